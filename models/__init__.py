@@ -1,0 +1,15 @@
+"""hybridzoo models: shared blocks assembled per layer from named mixers and a cycled pattern."""
+
+from models.config import MixerConfig, ModelConfig, load_model_config
+from models.model import LM, build_model
+from models.pretrained import load_pretrained, save_pretrained
+
+__all__ = [
+    "LM",
+    "MixerConfig",
+    "ModelConfig",
+    "build_model",
+    "load_model_config",
+    "load_pretrained",
+    "save_pretrained",
+]

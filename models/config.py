@@ -1,0 +1,208 @@
+"""Typed model configuration: named mixers, a cycled layer pattern, and validation.
+
+A model is `embed -> blocks -> norm -> head`; every block has the same code and differs only in its
+sequence mixer. Mixers are declared once under a name (`mixers: {attn: {...}, gdn: {...}}`) and laid
+out by a pattern that is cycled over the depth (`pattern: [gdn, gdn, gdn, attn]`), so a layer mix is
+one override (`model.pattern=[gdn,attn]`). `layer_overrides` replaces single layers by index.
+
+The dataclasses are Hydra/OmegaConf structured configs: a typo in a YAML file or an override fails
+when the config is composed. OmegaConf cannot type a field as a union of dataclasses, so all mixer
+kinds share one `MixerConfig` with a `type` field; fields a type does not use are ignored by it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional  # noqa: UP035 - OmegaConf needs typing generics on 3.10
+
+from omegaconf import OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+MIXER_TYPES = ("attention", "gated_deltanet")
+NORM_PLACEMENTS = ("pre", "post")
+
+
+@dataclass
+class YarnConfig:
+    """YaRN RoPE scaling (Peng et al., 2023), as Olmo 3 uses on its full-attention layers."""
+
+    factor: float = 8.0
+    original_max_len: int = 8192
+    beta_fast: float = 32.0
+    beta_slow: float = 1.0
+    attention_factor: Optional[float] = None  # default: 0.1 * ln(factor) + 1
+
+
+@dataclass
+class MixerConfig:
+    """One named sequence mixer; `None` fields are filled from the model by `ModelConfig.mixer_for`."""
+
+    type: str = "attention"
+    n_heads: Optional[int] = None  # default: the model's n_heads
+    # Block norm placement for layers with this mixer; default: the model's norm_placement.
+    norm_placement: Optional[str] = None
+    # --- attention ---
+    n_kv_heads: Optional[int] = None  # grouped-query attention; default: n_heads
+    head_dim: Optional[int] = None  # default: d_model // n_heads
+    window: Optional[int] = None  # sliding window: query i sees keys j with i - window < j <= i
+    qk_norm: bool = True  # Olmo-style RMSNorm over the whole q and k projections
+    rope: bool = True
+    rope_theta: float = 500_000.0
+    yarn: Optional[YarnConfig] = None
+    # --- gated_deltanet ---
+    # Defaults match attention's parameter count: H*K = d_model/2 and V = 2K, so q,k,v,gate,out
+    # projections hold 4*d_model^2 like q,k,v,o of attention (Olmo Hybrid itself uses K = 0.75*d/H).
+    head_k_dim: Optional[int] = None  # default: d_model // (2 * n_heads)
+    head_v_dim: Optional[int] = None  # default: 2 * head_k_dim
+    n_v_heads: Optional[int] = None  # grouped value heads (several v heads share one q/k head)
+    conv_size: int = 4
+    allow_neg_eigval: bool = True  # beta in (0, 2) instead of (0, 1)
+    gate_norm_eps: float = 1e-5
+    a_log_min: float = 0.0  # A ~ U(a_log_min, a_log_max), stored as log A
+    a_log_max: float = 16.0
+    dt_min: float = 1e-3  # dt log-uniform in [dt_min, dt_max], floored, stored as softplus^-1(dt)
+    dt_max: float = 0.1
+    dt_floor: float = 1e-4
+    backend: str = "auto"  # gated delta rule kernel: auto | fla | torch | torch_recurrent
+
+
+@dataclass
+class ModelConfig:
+    """A whole language model. See the module docstring for the mixer/pattern scheme."""
+
+    name: str = "custom"
+    vocab_size: int = 100352
+    d_model: int = 2048
+    n_layers: int = 16
+    n_heads: int = 16
+    mlp_hidden: int = 8192  # SwiGLU inner width
+    norm_eps: float = 1e-6
+    norm_placement: str = "post"  # "pre": x + f(norm(x)); "post" (Olmo 2/3): x + norm(f(x))
+    tie_embeddings: bool = False
+    init_std: float = 0.02
+    # No default mixers: OmegaConf merges dicts key by key, so a default entry would linger in
+    # every config that declares its own mixers.
+    mixers: Dict[str, MixerConfig] = field(default_factory=dict)
+    pattern: List[str] = field(default_factory=list)
+    layer_overrides: Dict[int, str] = field(default_factory=dict)
+    eos_token_id: Optional[int] = None
+    pad_token_id: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise `ValueError` naming the bad value and the fix; called on construction."""
+        if not self.pattern:
+            raise ValueError("model.pattern is empty: name at least one mixer, e.g. pattern=[attn].")
+        if self.n_layers % len(self.pattern):
+            raise ValueError(
+                f"model.pattern {list(self.pattern)} (length {len(self.pattern)}) does not divide "
+                f"n_layers={self.n_layers}: use a pattern whose length divides the depth, or change n_layers."
+            )
+        known = sorted(self.mixers)
+        for name in [*self.pattern, *self.layer_overrides.values()]:
+            if name not in self.mixers:
+                raise ValueError(f"unknown mixer name {name!r} in the layer mix: known mixers are {known}.")
+        for index in self.layer_overrides:
+            if not 0 <= index < self.n_layers:
+                raise ValueError(f"layer_overrides index {index} is outside 0..{self.n_layers - 1}.")
+        if self.norm_placement not in NORM_PLACEMENTS:
+            raise ValueError(f"norm_placement={self.norm_placement!r}: use one of {NORM_PLACEMENTS}.")
+        for name in self.mixers:
+            self._validate_mixer(name, self.mixer_for(name))
+
+    def _validate_mixer(self, name: str, m: MixerConfig) -> None:
+        where = f"mixer {name!r}"
+        if m.type not in MIXER_TYPES:
+            raise ValueError(f"{where}: type={m.type!r} is not a mixer type; use one of {MIXER_TYPES}.")
+        if m.norm_placement not in NORM_PLACEMENTS:
+            raise ValueError(f"{where}: norm_placement={m.norm_placement!r}; use one of {NORM_PLACEMENTS}.")
+        if self.d_model % m.n_heads:
+            raise ValueError(
+                f"{where}: n_heads={m.n_heads} does not divide d_model={self.d_model}; "
+                "pick a head count that divides the width."
+            )
+        if m.type == "attention":
+            if m.n_heads % m.n_kv_heads:
+                raise ValueError(f"{where}: n_kv_heads={m.n_kv_heads} must divide n_heads={m.n_heads}.")
+            if m.rope and m.head_dim % 2:
+                raise ValueError(f"{where}: RoPE needs an even head_dim, got {m.head_dim}.")
+            if m.window is not None and m.window < 1:
+                raise ValueError(f"{where}: window={m.window} must be positive, or null for full attention.")
+        else:
+            if m.n_v_heads % m.n_heads:
+                raise ValueError(f"{where}: n_v_heads={m.n_v_heads} must be a multiple of n_heads={m.n_heads}.")
+            if min(m.head_k_dim, m.head_v_dim, m.conv_size) < 1:
+                raise ValueError(f"{where}: head_k_dim, head_v_dim and conv_size must be positive.")
+
+    def layer_mixer_names(self) -> list[str]:
+        """The mixer name of every layer: the pattern cycled over the depth, then the overrides."""
+        names = [self.pattern[i % len(self.pattern)] for i in range(self.n_layers)]
+        for index, name in self.layer_overrides.items():
+            names[index] = name
+        return names
+
+    def mixer_for(self, name: str) -> MixerConfig:
+        """The named mixer's config with every `None` default resolved against this model."""
+        m = self.mixers[name]
+        n_heads = m.n_heads or self.n_heads
+        head_k_dim = m.head_k_dim or max(1, self.d_model // (2 * n_heads))
+        return dataclasses.replace(
+            m,
+            n_heads=n_heads,
+            norm_placement=m.norm_placement or self.norm_placement,
+            n_kv_heads=m.n_kv_heads or n_heads,
+            head_dim=m.head_dim or self.d_model // n_heads,
+            head_k_dim=head_k_dim,
+            head_v_dim=m.head_v_dim or 2 * head_k_dim,
+            n_v_heads=m.n_v_heads or n_heads,
+        )
+
+    def layer_mixers(self) -> list[MixerConfig]:
+        """Resolved mixer config of every layer, in order."""
+        return [self.mixer_for(name) for name in self.layer_mixer_names()]
+
+    def to_dict(self) -> dict:
+        """A plain dict (YAML/JSON-ready) of this config."""
+        return OmegaConf.to_container(OmegaConf.structured(self), resolve=True)
+
+
+def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelConfig:
+    """Build a validated `ModelConfig` from a plain dict plus `key=value` dotlist overrides."""
+    schema = OmegaConf.structured(ModelConfig)
+    merged = OmegaConf.merge(schema, data, OmegaConf.from_dotlist(list(overrides)))
+    return OmegaConf.to_object(merged)
+
+
+def available_model_configs() -> list[str]:
+    """Names of the model configs shipped in `conf/model/`."""
+    return sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+
+
+def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
+    """Load a model config by name (`conf/model/NAME.yaml`), YAML path, or pretrained directory.
+
+    Names are composed with Hydra, so shipped configs may use defaults lists (architecture and size
+    pieces); a path is read as one self-contained YAML file (a pretrained dir's `config.yaml`).
+    """
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "config.yaml"
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ValueError(f"model config file {str(path)!r} does not exist; pass a YAML path or a model name.")
+        return model_config_from_dict(OmegaConf.to_container(OmegaConf.load(path)), overrides)
+    name = str(name_or_path)
+    if name not in available_model_configs():
+        raise ValueError(
+            f"unknown model config {name!r}: use a YAML path or one of {', '.join(available_model_configs())}."
+        )
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        composed = compose(config_name=None, overrides=[f"+model={name}"])
+    return model_config_from_dict(OmegaConf.to_container(composed.model, resolve=True), overrides)

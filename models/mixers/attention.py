@@ -1,0 +1,101 @@
+"""Causal softmax attention: full or sliding-window, grouped-query, Olmo-style QK-norm, RoPE.
+
+Shapes: B batch, T time, D model width, H query heads, G key/value heads, Dh head width.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.config import MixerConfig
+from models.init import init_linear
+from models.norms import RMSNorm
+from models.rope import apply_rope, rope_angles
+
+
+def attention_mask(
+    seq_len: int, window: int | None, doc_ids: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
+    """Boolean mask [B|1, 1, T, T], True where query i may attend to key j.
+
+    Causal (j <= i), within `window` (i - window < j) when given, and within the same document
+    when `doc_ids` [B, T] is given.
+    """
+    i = torch.arange(seq_len, device=device)[:, None]
+    j = torch.arange(seq_len, device=device)[None, :]
+    allowed = j <= i
+    if window is not None:
+        allowed = allowed & (j > i - window)
+    allowed = allowed[None, None]
+    if doc_ids is not None:
+        allowed = allowed & (doc_ids[:, None, :, None] == doc_ids[:, None, None, :])
+    return allowed
+
+
+class Attention(nn.Module):
+    """Multi-head causal attention (Vaswani et al., 2017) as used by Olmo 3.
+
+    QK-norm (Olmo 2) normalises the whole q and k projections before splitting into heads; RoPE
+    (Su et al., 2021) rotates q and k per head; grouped-query attention (Ainslie et al., 2023)
+    shares each key/value head across H/G query heads. A sliding window restricts each query to
+    the last `window` keys including itself (Olmo 3 uses 3 sliding-window layers : 1 full).
+    """
+
+    def __init__(self, cfg: MixerConfig, d_model: int, norm_eps: float) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.window, self.rope, self.rope_theta, self.yarn = cfg.window, cfg.rope, cfg.rope_theta, cfg.yarn
+        q_width, kv_width = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
+        self.q_proj = nn.Linear(d_model, q_width, bias=False)
+        self.k_proj = nn.Linear(d_model, kv_width, bias=False)
+        self.v_proj = nn.Linear(d_model, kv_width, bias=False)
+        self.o_proj = nn.Linear(q_width, d_model, bias=False)
+        self.q_norm = RMSNorm(q_width, norm_eps) if cfg.qk_norm else None
+        self.k_norm = RMSNorm(kv_width, norm_eps) if cfg.qk_norm else None
+
+    def reset_parameters(self, std: float, out_std: float) -> None:
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            init_linear(proj, std)
+        init_linear(self.o_proj, out_std)
+        for norm in (self.q_norm, self.k_norm):
+            if norm is not None:
+                norm.reset_parameters()
+
+    def forward(self, x: torch.Tensor, doc_ids: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, _ = x.shape
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = q.view(B, T, self.n_heads, self.head_dim)  # [B, T, H, Dh]
+        k = k.view(B, T, self.n_kv_heads, self.head_dim)  # [B, T, G, Dh]
+        v = v.view(B, T, self.n_kv_heads, self.head_dim)
+        if self.rope:
+            cos, sin = rope_angles(torch.arange(T, device=x.device), self.head_dim, self.rope_theta, self.yarn)
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H|G, T, Dh]
+        grouped = self.n_kv_heads != self.n_heads
+        if self.window is None and doc_ids is None:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=grouped)
+        else:
+            mask = attention_mask(T, self.window, doc_ids, x.device)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=grouped)
+        return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
+
+    @staticmethod
+    def num_params(cfg: MixerConfig, d_model: int) -> int:
+        q_width, kv_width = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
+        norms = (q_width + kv_width) if cfg.qk_norm else 0
+        return 2 * d_model * q_width + 2 * d_model * kv_width + norms
+
+    @staticmethod
+    def flops_per_token(cfg: MixerConfig, d_model: int, seq_len: int) -> int:
+        """Training FLOPs per token: 6 x projection weights + the score and value products.
+
+        The attention term counts the full context length (or the window), not the causal half,
+        matching the convention of PaLM, torchtitan and OLMo-core so MFU figures compare.
+        """
+        context = seq_len if cfg.window is None else min(cfg.window, seq_len)
+        projections = 2 * d_model * cfg.n_heads * cfg.head_dim + 2 * d_model * cfg.n_kv_heads * cfg.head_dim
+        return 6 * projections + 12 * cfg.n_heads * cfg.head_dim * context

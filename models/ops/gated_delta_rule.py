@@ -1,0 +1,228 @@
+"""Public gated delta rule op: argument checks, layout handling and backend dispatch.
+
+The gated delta rule (Yang et al. 2024, "Gated Delta Networks: Improving Mamba2 with Delta Rule") is
+the recurrence S_t = exp(g_t) (I - beta_t k_t k_t^T) S_{t-1} + beta_t k_t v_t^T, o_t = scale S_t^T q_t.
+Tensor layout, argument names and semantics follow fla's `chunk_gated_delta_rule`, so a model can
+switch between our PyTorch path (CPU, reference) and fla's Triton kernels (CUDA) without changes.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+from models.ops.gdn_chunk import chunk_gated_delta_rule_core
+from models.ops.gdn_recurrent import recurrent_gated_delta_rule_core
+
+BACKENDS = ("auto", "torch", "torch_recurrent", "fla")
+CHUNK_SIZE = 64
+
+
+@functools.cache
+def fla_kernels_available() -> bool:
+    """True when fla's Triton gated delta rule kernels import (needs triton, hence CUDA machines)."""
+    try:
+        import fla.ops.gated_delta_rule  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _l2norm(x: torch.Tensor) -> torch.Tensor:
+    """x / sqrt(sum x^2 + 1e-6) over the last axis, the same epsilon placement as fla and transformers."""
+    return x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) + 1e-6)
+
+
+def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend) -> None:
+    """Raise ValueError naming the offending value and the fix; shapes follow fla's [B, T, H, ...] layout."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is unknown; use one of {BACKENDS}.")
+    if q.dim() != 4 or k.shape != q.shape:
+        raise ValueError(
+            f"q {tuple(q.shape)} and k {tuple(k.shape)} must both be [B, T, H, K]; reshape them to that layout."
+        )
+    b, t, h, k_dim = q.shape
+    if v.dim() != 4 or v.shape[:2] != (b, t):
+        raise ValueError(f"v {tuple(v.shape)} must be [B={b}, T={t}, HV, V]; reshape it to match q.")
+    hv = v.shape[2]
+    if hv % h != 0:
+        raise ValueError(f"v has HV={hv} heads, not a multiple of H={h} q/k heads; use HV = H * groups.")
+    for name, x in (("g", g), ("beta", beta)):
+        if tuple(x.shape) != (b, t, hv):
+            raise ValueError(f"{name} {tuple(x.shape)} must be [B, T, HV]=({b}, {t}, {hv}); reshape it.")
+    n_seq = b
+    if cu_seqlens is not None:
+        if b != 1:
+            raise ValueError(f"cu_seqlens needs packed inputs with B == 1, got B={b}; flatten the batch first.")
+        if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.is_floating_point():
+            raise ValueError(
+                f"cu_seqlens {tuple(cu_seqlens.shape)} must be an integer tensor [N+1]; pass cumulative lengths."
+            )
+        bounds = cu_seqlens.tolist()
+        if bounds[0] != 0 or bounds[-1] != t or any(x > y for x, y in zip(bounds, bounds[1:])):
+            raise ValueError(
+                f"cu_seqlens {bounds} must rise from 0 to T={t}; pass the cumulative sequence lengths."
+            )
+        n_seq = len(bounds) - 1
+    if initial_state is not None and tuple(initial_state.shape) != (n_seq, hv, k_dim, v.shape[-1]):
+        raise ValueError(
+            f"initial_state {tuple(initial_state.shape)} must be [N, HV, K, V]=({n_seq}, {hv}, {k_dim}, "
+            f"{v.shape[-1]}); pass one state per sequence."
+        )
+    if backend == "fla" and not q.is_cuda:
+        raise ValueError(f"backend='fla' needs CUDA tensors, got device {q.device}; use backend='torch'.")
+
+
+def _dense_to_chunks(x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """[B, T, H, *D] -> [N, B*H, C, *D], zero-padding T up to a multiple of the chunk size."""
+    b, t, h = x.shape[:3]
+    n = max(1, -(-t // chunk))
+    pad = [0, 0] * (x.dim() - 2) + [0, n * chunk - t]
+    x = F.pad(x, pad).view(b, n, chunk, h, *x.shape[3:])
+    x = x.transpose(0, 1).transpose(2, 3)  # [N, B, H, C, *D]
+    return x.reshape(n, b * h, chunk, *x.shape[4:])
+
+
+def _dense_from_chunks(o: torch.Tensor, b: int, t: int) -> torch.Tensor:
+    """[N, B*H, C, V] -> [B, T, H, V], dropping the padding."""
+    n, bh, c, v_dim = o.shape
+    o = o.view(n, b, bh // b, c, v_dim).permute(1, 0, 3, 2, 4)  # [B, N, C, H, V]
+    return o.reshape(b, n * c, bh // b, v_dim)[:, :t]
+
+
+def _packed_index(bounds: list[int], chunk: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """Index maps between packed tokens and per-sequence chunk-padded slots.
+
+    Returns gather (slot -> token, T for padding), scatter (token -> slot) and the chunk range of each
+    sequence. Every sequence gets at least one chunk so an empty one still passes its state through.
+    """
+    total = bounds[-1]
+    n_chunks = [max(1, -(-(e - s) // chunk)) for s, e in zip(bounds, bounds[1:])]
+    gather = torch.full((sum(n_chunks) * chunk,), total, dtype=torch.long)
+    scatter = torch.empty(total, dtype=torch.long)
+    segments, first = [], 0
+    for (s, e), n in zip(zip(bounds, bounds[1:]), n_chunks):
+        gather[first * chunk : first * chunk + e - s] = torch.arange(s, e)
+        scatter[s:e] = torch.arange(first * chunk, first * chunk + e - s)
+        segments.append((first, first + n))
+        first += n
+    return gather, scatter, tuple(segments)
+
+
+def _packed_to_chunks(x: torch.Tensor, gather: torch.Tensor, chunk: int) -> torch.Tensor:
+    """[1, T, H, *D] -> [N, H, C, *D]: each sequence padded on its own to whole chunks."""
+    x = F.pad(x[0], [0, 0] * (x.dim() - 2) + [0, 1])  # [T+1, H, *D], last row is the zero pad
+    x = x.index_select(0, gather).view(-1, chunk, *x.shape[1:])  # [N, C, H, *D]
+    return x.transpose(1, 2).contiguous()
+
+
+def _packed_from_chunks(o: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
+    """[N, H, C, V] -> [1, T, H, V]."""
+    n, h, c, v_dim = o.shape
+    return o.transpose(1, 2).reshape(n * c, h, v_dim).index_select(0, scatter).unsqueeze(0)
+
+
+def _torch_chunk(q, k, v, g, beta, initial_state, cu_seqlens):
+    """Chunked PyTorch backend on prepared fp32 inputs; returns o [B, T, HV, V] and states [N, HV, K, V]."""
+    b, t, hv, v_dim = v.shape
+    if cu_seqlens is None:
+        chunks = [_dense_to_chunks(x, CHUNK_SIZE) for x in (q, k, v, g, beta)]
+        h0 = None if initial_state is None else initial_state.reshape(1, b * hv, *initial_state.shape[2:])
+        o, finals = chunk_gated_delta_rule_core(*chunks, h0, ((0, chunks[0].shape[0]),))
+        return _dense_from_chunks(o, b, t), finals.view(b, hv, *finals.shape[2:])
+    gather, scatter, segments = _packed_index(cu_seqlens.tolist(), CHUNK_SIZE)
+    gather, scatter = gather.to(q.device), scatter.to(q.device)
+    chunks = [_packed_to_chunks(x, gather, CHUNK_SIZE) for x in (q, k, v, g, beta)]
+    o, finals = chunk_gated_delta_rule_core(*chunks, initial_state, segments)
+    return _packed_from_chunks(o, scatter), finals
+
+
+def _torch_recurrent(q, k, v, g, beta, initial_state, cu_seqlens):
+    """Token-by-token backend; packed sequences are run one after another from their own state."""
+    if cu_seqlens is None:
+        return recurrent_gated_delta_rule_core(q, k, v, g, beta, initial_state)
+    bounds = cu_seqlens.tolist()
+    outputs, finals = [], []
+    for n, (s, e) in enumerate(zip(bounds, bounds[1:])):
+        h0 = None if initial_state is None else initial_state[n : n + 1]
+        o, state = recurrent_gated_delta_rule_core(
+            q[:, s:e], k[:, s:e], v[:, s:e], g[:, s:e], beta[:, s:e], h0
+        )
+        outputs.append(o)
+        finals.append(state)
+    return torch.cat(outputs, dim=1), torch.cat(finals, dim=0)
+
+
+def _fla(q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, use_qk_l2norm):
+    """fla's Triton chunk kernel; imported here so CPU code paths never import triton."""
+    from fla.ops.gated_delta_rule import chunk_gated_delta_rule
+
+    return chunk_gated_delta_rule(
+        q,
+        k,
+        v,
+        g,
+        beta,
+        scale=scale,
+        initial_state=initial_state,
+        output_final_state=output_final_state,
+        use_qk_l2norm_in_kernel=use_qk_l2norm,
+        cu_seqlens=cu_seqlens,
+    )
+
+
+def gated_delta_rule(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    g: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    output_final_state: bool = False,
+    cu_seqlens: torch.LongTensor | None = None,
+    use_qk_l2norm: bool = False,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Gated delta rule attention (Yang et al. 2024, Gated Delta Networks), fla's argument conventions.
+
+    Args:
+        q, k: [B, T, H, K] queries and keys.
+        v: [B, T, HV, V] values; HV = H * groups, q/k head i serves value heads i*groups..(i+1)*groups-1.
+        g: [B, T, HV] log decay (<= 0). beta: [B, T, HV] write strength, typically in (0, 2).
+        scale: query scale, default K ** -0.5.
+        initial_state: [N, HV, K, V] state per sequence (N = B, or the number of packed sequences).
+        output_final_state: also return the state after the last token of each sequence.
+        cu_seqlens: [N+1] cumulative lengths of sequences packed into B == 1; the state is reset to
+            initial_state[n] (or zero) at each sequence start.
+        use_qk_l2norm: L2-normalise q and k over K (eps 1e-6 inside the rsqrt) before use.
+        backend: "torch" (chunked, exact), "torch_recurrent" (per token reference), "fla" (CUDA Triton),
+            or "auto" (fla on CUDA when its kernels import, else torch).
+
+    Returns:
+        o [B, T, HV, V] in q's dtype and the final state [N, HV, K, V] in fp32, or None.
+    """
+    _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend)
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    if backend == "auto":
+        backend = "fla" if q.is_cuda and fla_kernels_available() else "torch"
+    if backend == "fla":
+        return _fla(q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, use_qk_l2norm)
+
+    out_dtype = q.dtype
+    compute = torch.float64 if out_dtype == torch.float64 else torch.float32
+    q, k, v, g, beta = (x.to(compute) for x in (q, k, v, g, beta))
+    if use_qk_l2norm:
+        q, k = _l2norm(q), _l2norm(k)
+    q = q * scale
+    groups = v.shape[2] // q.shape[2]
+    if groups > 1:
+        q, k = q.repeat_interleave(groups, dim=2), k.repeat_interleave(groups, dim=2)
+    h0 = None if initial_state is None else initial_state.to(compute)
+    run = _torch_chunk if backend == "torch" else _torch_recurrent
+    o, final_state = run(q, k, v, g, beta, h0, cu_seqlens)
+    return o.to(out_dtype), (final_state if output_final_state else None)

@@ -1,0 +1,97 @@
+"""Typed data configuration shared by `python -m train.prepare` and the trainer (`data=...`).
+
+A data config names its sources (a dict, so one source is one override away:
+`data.sources.books.weight=2`), the tokenizer, the split and the directory the prepared dataset
+lives in. The dataclasses are Hydra structured configs: a typo in `conf/data/*.yaml` or on the
+command line fails when the config is composed, not half-way through a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional  # noqa: UP035 - OmegaConf needs typing generics on 3.10
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+SOURCE_TYPES = ("local", "hf", "tokens", "demo")
+TOKENIZER_KINDS = ("train", "file", "hf")
+DTYPES = ("auto", "uint16", "uint32")
+
+
+@dataclass
+class SourceConfig:
+    """One source of documents, tagged with a domain; fields a `type` does not use stay unset.
+
+    - `local`: `paths` (globs, `**` allowed) of `.txt` (a file is one document), `.jsonl`/`.json`
+      (one JSON object per line, text under `text_field`) or `.parquet` (column `text_field`);
+      `.gz` versions of the text formats too.
+    - `hf`: a Hugging Face dataset, `load_dataset(dataset, subset, split=split, streaming=...,
+      data_files=...)`, text under `text_field`; works offline from the local HF cache.
+    - `tokens`: existing token files in OLMo-core's layout (`paths`, `token_dtype`): raw
+      little-endian ids, documents separated by the tokenizer's EOS.
+    - `demo`: one part of the offline demo corpus, `demo` in `train.demo_corpus.DEMO_KINDS`.
+    """
+
+    type: str = "local"
+    domain: str = "text"
+    # Mixture weight: the share of training sequences drawn from this source. Leave all weights
+    # unset to sample every source in proportion to its size (each sequence once per epoch).
+    weight: Optional[float] = None
+    paths: List[str] = field(default_factory=list)
+    text_field: str = "text"
+    dataset: Optional[str] = None
+    subset: Optional[str] = None
+    split: str = "train"
+    streaming: bool = False
+    data_files: List[str] = field(default_factory=list)
+    token_dtype: Optional[str] = None
+    demo: Optional[str] = None
+    # Caps, applied in source order (documents are never cut): useful for quick or demo runs.
+    max_docs: Optional[int] = None
+    max_bytes: Optional[int] = None
+
+
+@dataclass
+class TokenizerConfig:
+    """Where the tokenizer comes from: `train` (byte-level BPE on the sources' training split),
+    `file` (a `tokenizer.json` at `path`) or `hf` (hub id `name`, read from the local HF cache)."""
+
+    kind: str = "train"
+    path: Optional[str] = None
+    name: Optional[str] = None
+    vocab_size: int = 8192  # kind=train only; includes the special tokens
+    train_bytes: int = 64_000_000  # kind=train: text read for training, split evenly over sources
+    eos_token: str = "<|endoftext|>"
+
+
+@dataclass
+class DataConfig:
+    """A dataset: its sources, tokenizer, split, and the directory holding the prepared shards."""
+
+    name: str = MISSING
+    path: str = MISSING  # prepared dataset directory (relative paths: from the working directory)
+    sources: Dict[str, SourceConfig] = field(default_factory=dict)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    dtype: str = "auto"  # shard dtype; auto = uint16 when the vocab fits, else uint32
+    validation_fraction: float = 0.01  # share of each source's documents held out
+    split_seed: int = 0
+    max_shard_tokens: int = 1 << 28  # shards hold whole documents and close after this many tokens
+
+
+@dataclass
+class PrepareConfig:
+    """`python -m train.prepare`: build `data.path` from `data`, reusing it when inputs match."""
+
+    data: DataConfig = MISSING
+    num_workers: int = 2  # tokenizer threads (Rayon), as in `Tokenizer.encode_batch`
+    overwrite: bool = False  # replace a prepared dataset built from different inputs
+    progress: bool = True
+    batch_bytes: int = 4_000_000  # text per encode_batch call
+
+
+def register_configs() -> None:
+    """Register the schemas so YAML files extend (and are checked against) them."""
+    cs = ConfigStore.instance()
+    cs.store(name="prepare_schema", node=PrepareConfig)
+    cs.store(group="data", name="data_schema", node=DataConfig)
