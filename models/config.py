@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional  # noqa: UP035 - OmegaConf needs typing generics on 3.10
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MIXER_TYPES = ("attention", "gated_deltanet")
@@ -172,10 +173,17 @@ class ModelConfig:
 
 
 def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelConfig:
-    """Build a validated `ModelConfig` from a plain dict plus `key=value` dotlist overrides."""
-    schema = OmegaConf.structured(ModelConfig)
-    merged = OmegaConf.merge(schema, data, OmegaConf.from_dotlist(list(overrides)))
-    return OmegaConf.to_object(merged)
+    """Build a validated `ModelConfig` from a plain dict plus `key=value` dotlist overrides.
+
+    Unknown keys and ill-typed values become a `ValueError` with OmegaConf's description.
+    """
+    try:
+        schema = OmegaConf.structured(ModelConfig)
+        merged = OmegaConf.merge(schema, data, OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        message = str(error).splitlines()[0]
+        raise ValueError(f"invalid model config: {message}; fix that key or value.") from None
 
 
 def available_model_configs() -> list[str]:

@@ -38,7 +38,11 @@ class LM(nn.Module):
         )
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        if cfg.tie_embeddings:
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Share the embedding matrix with the head when configured (again after `to_empty`)."""
+        if self.cfg.tie_embeddings:
             self.head.weight = self.embed.weight
 
     @torch.no_grad()

@@ -55,7 +55,10 @@ def load_pretrained(
         )
     cfg: ModelConfig = load_model_config(path)
     model = build_model(cfg, device="meta").to_empty(device=device)
+    model.tie_weights()
     missing, unexpected = load_model(model, str(path / WEIGHTS_FILE), strict=False, device=str(device))
+    if cfg.tie_embeddings:
+        missing = [name for name in missing if name != "head.weight"]  # stored once, as embed.weight
     if missing or unexpected:
         raise ValueError(
             f"weights in {str(path / WEIGHTS_FILE)!r} do not match its config: missing {sorted(missing)[:5]}, "

@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from models.config import load_model_config
-from models.hf.config_map import OLMO3, hf_to_model_config, model_config_to_hf
+from models.hf.config_map import OLMO3, OLMO_HYBRID, hf_to_model_config, model_config_to_hf
 from models.hf.weights import hf_to_zoo_state, zoo_to_hf_state
 from models.pretrained import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 
@@ -60,13 +60,26 @@ def _read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _hf_config_class(model_type: str | None) -> type:
+    from transformers import Olmo3Config, OlmoHybridConfig
+
+    return Olmo3Config if model_type == OLMO3 else OlmoHybridConfig
+
+
+def _standardized_hf_config(raw: dict) -> dict:
+    """The config as transformers reads it (defaults filled, RoPE parameters standardised)."""
+    if raw.get("model_type") not in (OLMO3, OLMO_HYBRID):
+        return raw  # hf_to_model_config names the unsupported type
+    return _hf_config_class(raw["model_type"]).from_dict(raw).to_dict()
+
+
 def import_hf(hf_dir: str | Path, out_dir: str | Path) -> Path:
     """Convert an HF Olmo 3 / Olmo Hybrid directory into a zoo pretrained directory."""
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     config_file = hf_dir / "config.json"
     if not config_file.is_file():
         raise ValueError(f"{str(hf_dir)!r} has no config.json; pass a Hugging Face model directory.")
-    cfg = hf_to_model_config(json.loads(config_file.read_text()), name=hf_dir.name)
+    cfg = hf_to_model_config(_standardized_hf_config(json.loads(config_file.read_text())), name=hf_dir.name)
     state = hf_to_zoo_state(cfg, _read_hf_weights(hf_dir))
     with _atomic_dir(out_dir) as tmp:
         (tmp / CONFIG_FILE).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -78,15 +91,12 @@ def import_hf(hf_dir: str | Path, out_dir: str | Path) -> Path:
 
 def export_hf(zoo_dir: str | Path, hf_dir: str | Path) -> Path:
     """Write a zoo pretrained directory as an HF directory (config.json + model.safetensors)."""
-    from transformers import Olmo3Config, OlmoHybridConfig
-
     zoo_dir, hf_dir = Path(zoo_dir), Path(hf_dir)
     if not (zoo_dir / WEIGHTS_FILE).is_file():
         raise ValueError(f"{str(zoo_dir)!r} has no {WEIGHTS_FILE}; pass a hybridzoo pretrained directory.")
     cfg = load_model_config(zoo_dir)
     model_type, kwargs = model_config_to_hf(cfg)
-    config_cls = Olmo3Config if model_type == OLMO3 else OlmoHybridConfig
-    hf_config = config_cls(**kwargs)
+    hf_config = _hf_config_class(model_type)(**kwargs)
     hf_config.architectures = ["Olmo3ForCausalLM" if model_type == OLMO3 else "OlmoHybridForCausalLM"]
     state = zoo_to_hf_state(cfg, load_file(str(zoo_dir / WEIGHTS_FILE)))
     with _atomic_dir(hf_dir) as tmp:

@@ -240,7 +240,8 @@ def _olmo_hybrid_config(cfg: ModelConfig, layers: list[tuple[str, MixerConfig]])
         **_base_hf_config(cfg),
         "num_key_value_heads": kv_heads.pop(),
         "layer_types": layer_types,
-        "rope_parameters": None if theta is None else {"rope_type": "default", "rope_theta": theta},
+        # NoPE is a null theta: a null rope_parameters would reload as transformers' default theta.
+        "rope_parameters": {"rope_type": "default", "rope_theta": theta},
         "linear_num_key_heads": heads,
         "linear_num_value_heads": v_heads,
         "linear_key_head_dim": k_dim,

@@ -74,7 +74,8 @@ class GatedDeltaNet(nn.Module):
             cu_seqlens = cu_seqlens_from_doc_ids(doc_ids)
             qkv, beta, g = (t.reshape(1, B * T, *t.shape[2:]) for t in (qkv, beta, g))
         backend = self.cfg.backend
-        qkv = short_conv(qkv, self.conv_weight, activation="silu", cu_seqlens=cu_seqlens, backend=backend)
+        conv_backend = "torch" if backend.startswith("torch") else backend  # the conv has one torch path
+        qkv = short_conv(qkv, self.conv_weight, activation="silu", cu_seqlens=cu_seqlens, backend=conv_backend)
         q, k, v = qkv.split(self.split, dim=-1)
         rows, length = qkv.shape[:2]
         q = q.reshape(rows, length, self.n_heads, self.head_k_dim)

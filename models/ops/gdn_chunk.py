@@ -37,7 +37,7 @@ def _forward_scan(
     n_chunks, z, c, v_dim = u.shape
     k_dim = w.shape[-1]
     states = u.new_empty(n_chunks, z, k_dim, v_dim)  # [N, Z, K, V] state entering each chunk
-    v_new = torch.empty_like(u)  # [N, Z, C, V]
+    v_new = u.clone()  # [N, Z, C, V]
     finals = u.new_empty(len(segments), z, k_dim, v_dim)  # [S, Z, K, V]
     k_to_end_t = k_to_end.transpose(-1, -2)  # [N, Z, K, C]
     for seg, (start, stop) in enumerate(segments):
@@ -46,32 +46,30 @@ def _forward_scan(
         else:
             states[start].copy_(initial_state[seg])
         for i in range(start, stop):
-            torch.baddbmm(u[i], w[i], states[i], alpha=-1.0, out=v_new[i])
+            v_new[i].baddbmm_(w[i], states[i], alpha=-1.0)
             nxt = states[i + 1] if i + 1 < stop else finals[seg]
-            torch.mul(states[i], chunk_decay[i], out=nxt)
-            nxt.baddbmm_(k_to_end_t[i], v_new[i])
+            torch.mul(states[i], chunk_decay[i], out=nxt).baddbmm_(k_to_end_t[i], v_new[i])
     return states, v_new, finals
 
 
 def _backward_scan(
     d_v_new: torch.Tensor,
-    d_states: torch.Tensor,
+    d_entering: torch.Tensor,
     w: torch.Tensor,
     k_to_end: torch.Tensor,
     chunk_decay: torch.Tensor,
     d_finals: torch.Tensor | None,
     segments: Segments,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reverse scan for the state gradient, updating d_v_new and d_states in place.
+    """Reverse scan for the state gradient; completes d_v_new in place.
 
-    On entry d_v_new holds P^T dO and d_states holds (q*e^gamma)^T dO, the parts that do not depend on
-    later chunks. On exit d_v_new is the full gradient of v_new, d_states[i] the full gradient of the
-    state entering chunk i. Returns the gradient of the state leaving each chunk and of each segment's
-    initial state.
+    On entry d_v_new holds P^T dO and d_entering[i] holds (q e^gamma)^T dO of chunk i, the parts that
+    do not depend on later chunks. On exit d_v_new is the full gradient of v_new. Returns the full
+    gradient of the state leaving each chunk and of each segment's initial state.
     """
-    n_chunks, z, k_dim, v_dim = d_states.shape
-    d_leaving = torch.empty_like(d_states)  # [N, Z, K, V]
-    d_initial = d_states.new_empty(len(segments), z, k_dim, v_dim)  # [S, Z, K, V]
+    z, k_dim, v_dim = d_entering.shape[1:]
+    d_leaving = torch.empty_like(d_entering)  # [N, Z, K, V]
+    d_initial = d_entering.new_empty(len(segments), z, k_dim, v_dim)  # [S, Z, K, V]
     w_t = w.transpose(-1, -2)  # [N, Z, K, C]
     for seg in range(len(segments) - 1, -1, -1):
         start, stop = segments[seg]
@@ -82,10 +80,8 @@ def _backward_scan(
         for i in range(stop - 1, start - 1, -1):
             d_out = d_leaving[i]
             d_v_new[i].baddbmm_(k_to_end[i], d_out)
-            d_states[i].add_(d_out * chunk_decay[i]).baddbmm_(w_t[i], d_v_new[i], alpha=-1.0)
-            if i > start:
-                d_leaving[i - 1].copy_(d_states[i])
-        d_initial[seg].copy_(d_states[start])
+            d_in = d_leaving[i - 1] if i > start else d_initial[seg]
+            torch.addcmul(d_entering[i], d_out, chunk_decay[i], out=d_in).baddbmm_(w_t[i], d_v_new[i], alpha=-1.0)
     return d_leaving, d_initial
 
 
@@ -101,22 +97,21 @@ class ChunkGatedDeltaRule(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, g, beta, initial_state, segments: Segments):
         c = q.shape[-2]
-        v_dim = v.shape[-1]
         causal = torch.ones(c, c, dtype=torch.bool, device=q.device).tril()
         gamma = g.cumsum(-1)  # [N, Z, C] log decay from the chunk start
         gamma_last = gamma[..., -1:]  # [N, Z, 1]
         # decay[i, j] = exp(gamma_i - gamma_j) for j <= i, exactly 0 above the diagonal (no exp of +inf)
         decay = (gamma.unsqueeze(-1) - gamma.unsqueeze(-2)).masked_fill_(~causal, float("-inf")).exp_()
+        k_t = k.transpose(-1, -2)  # [N, Z, K, C]
         k_beta = k * beta.unsqueeze(-1)  # [N, Z, C, K]
-        q_kb = torch.cat([q, k_beta], dim=-2)  # [N, Z, 2C, K]
-        scores = q_kb @ k.transpose(-1, -2)  # [N, Z, 2C, C]: q k^T over (beta k) k^T
-        attn = scores[..., :c, :] * decay  # [N, Z, C, C] intra-chunk causal attention
-        a = (scores[..., c:, :] * decay).tril_(-1)  # [N, Z, C, C] strictly lower part of the UT system
+        attn = (q @ k_t).mul_(decay)  # [N, Z, C, C] intra-chunk causal attention
+        a = (k_beta @ k_t).mul_(decay).tril_(-1)  # [N, Z, C, C] strictly lower part of the UT system
+        # T = (I + A)^{-1}; u = T (beta v) and w = T (beta e^gamma k) are the WY/UT factors
+        eye = torch.eye(c, dtype=q.dtype, device=q.device).expand_as(a)
+        t_inv = torch.linalg.solve_triangular(a, eye, upper=False, unitriangular=True)  # [N, Z, C, C]
         exp_gamma = gamma.exp()  # [N, Z, C]
-        rhs = torch.cat([v * beta.unsqueeze(-1), k_beta * exp_gamma.unsqueeze(-1)], dim=-1)  # [N, Z, C, V+K]
-        # (I + A)^{-1} applied to both right-hand sides at once: u = T (beta v), w = T (beta e^gamma k)
-        uw = torch.linalg.solve_triangular(a, rhs, upper=False, unitriangular=True)  # [N, Z, C, V+K]
-        u, w = uw[..., :v_dim], uw[..., v_dim:]
+        u = t_inv @ (v * beta.unsqueeze(-1))  # [N, Z, C, V]
+        w = t_inv @ (k_beta * exp_gamma.unsqueeze(-1))  # [N, Z, C, K]
         q_decayed = q * exp_gamma.unsqueeze(-1)  # [N, Z, C, K] reads the entering state
         to_end = (gamma_last - gamma).exp()  # [N, Z, C]
         k_to_end = k * to_end.unsqueeze(-1)  # [N, Z, C, K] writes into the leaving state
@@ -126,7 +121,7 @@ class ChunkGatedDeltaRule(torch.autograd.Function):
         o = torch.matmul(q_decayed, states).add_(attn @ v_new)  # [N, Z, C, V]
 
         ctx.save_for_backward(
-            q_kb, k, v, beta, exp_gamma, to_end, decay, attn, a, uw, k_to_end, q_decayed, chunk_decay
+            q, k, v, beta, k_beta, exp_gamma, to_end, decay, attn, a, t_inv, u, w, k_to_end, q_decayed, chunk_decay
         )
         ctx.states, ctx.v_new = states, v_new
         ctx.segments = segments
@@ -136,15 +131,12 @@ class ChunkGatedDeltaRule(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_o, d_finals):
-        (q_kb, k, v, beta, exp_gamma, to_end, decay, attn, a, uw, k_to_end, q_decayed, chunk_decay) = (
+        (q, k, v, beta, k_beta, exp_gamma, to_end, decay, attn, a, t_inv, u, w, k_to_end, q_decayed, chunk_decay) = (
             ctx.saved_tensors
         )
         states, v_new = ctx.states, ctx.v_new
-        c = k.shape[-2]
-        v_dim = v.shape[-1]
         if d_o is None:
             d_o = torch.zeros_like(v_new)
-        w = uw[..., v_dim:]
 
         # Inter-chunk part: reverse scan for the state gradient.
         d_v_new = attn.transpose(-1, -2) @ d_o  # [N, Z, C, V]
@@ -157,23 +149,24 @@ class ChunkGatedDeltaRule(torch.autograd.Function):
         d_w = (d_v_new @ states_t).neg_()  # [N, Z, C, K]
         d_k_to_end = v_new @ d_leaving.transpose(-1, -2)  # [N, Z, C, K]
         d_chunk_decay = (states * d_leaving).sum((-2, -1))  # [N, Z]
-        d_attn = d_o @ v_new.transpose(-1, -2)  # [N, Z, C, C]; zero above the diagonal via decay below
+        d_attn = d_o @ v_new.transpose(-1, -2)  # [N, Z, C, C]
 
-        # Through the triangular solve: d rhs = T^T d uw, dA = -(d rhs) uw^T (strictly lower).
-        d_uw = torch.cat([d_v_new, d_w], dim=-1)  # [N, Z, C, V+K]
-        d_rhs = torch.linalg.solve_triangular(a.transpose(-1, -2), d_uw, upper=True, unitriangular=True)
-        d_a = (d_rhs @ uw.transpose(-1, -2)).tril_(-1).neg_()  # [N, Z, C, C]
-        d_rhs_v, d_rhs_k = d_rhs[..., :v_dim], d_rhs[..., v_dim:]
-        k_beta = q_kb[..., c:, :]
+        # Through T = (I + A)^{-1}: d rhs = T^T d(u, w) and dA = -(d rhs) (u, w)^T, strictly lower.
+        t_inv_t = t_inv.transpose(-1, -2)
+        d_rhs_v = t_inv_t @ d_v_new  # [N, Z, C, V]
+        d_rhs_k = t_inv_t @ d_w  # [N, Z, C, K]
+        d_a = torch.baddbmm(
+            (d_rhs_v @ u.transpose(-1, -2)).flatten(0, 1), d_rhs_k.flatten(0, 1), w.transpose(-1, -2).flatten(0, 1)
+        ).view_as(a).tril_(-1).neg_()  # [N, Z, C, C]
 
         # Through scores * decay: gradients of the scores and of the log decay gamma.
-        d_scores = torch.cat([d_attn, d_a], dim=-2) * decay.repeat(1, 1, 2, 1)  # [N, Z, 2C, C]
-        pair = d_attn * attn + d_a * a  # [N, Z, C, C]
+        pair = (d_attn * attn).addcmul_(d_a, a)  # [N, Z, C, C]
         d_gamma = pair.sum(-1) - pair.sum(-2)  # [N, Z, C]
-        d_q_kb = d_scores @ k  # [N, Z, 2C, K]
-        d_k = d_scores.transpose(-1, -2) @ q_kb  # [N, Z, C, K]
-        d_q = d_q_kb[..., :c, :].addcmul_(d_q_decayed, exp_gamma.unsqueeze(-1))
-        d_k_beta = d_q_kb[..., c:, :].addcmul_(d_rhs_k, exp_gamma.unsqueeze(-1))
+        d_attn.mul_(decay)  # now d(q k^T), zero above the diagonal
+        d_a.mul_(decay)  # now d((beta k) k^T)
+        d_q = (d_attn @ k).addcmul_(d_q_decayed, exp_gamma.unsqueeze(-1))  # [N, Z, C, K]
+        d_k_beta = (d_a @ k).addcmul_(d_rhs_k, exp_gamma.unsqueeze(-1))  # [N, Z, C, K]
+        d_k = (d_attn.transpose(-1, -2) @ q).add_(d_a.transpose(-1, -2) @ k_beta)  # [N, Z, C, K]
         d_k.addcmul_(d_k_beta, beta.unsqueeze(-1)).addcmul_(d_k_to_end, to_end.unsqueeze(-1))
         d_v = d_rhs_v * beta.unsqueeze(-1)
         d_beta = (d_rhs_v * v).sum(-1) + (d_k_beta * k).sum(-1)  # [N, Z, C]

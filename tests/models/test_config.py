@@ -1,0 +1,102 @@
+"""Model configs: validation errors, layer mixes, and every shipped YAML."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models import build_model, load_model_config
+from models.config import available_model_configs
+from models.summary import summarize
+
+ALL_CONFIGS = available_model_configs()
+
+
+def test_shipped_configs_are_all_found() -> None:
+    expected = {f"{arch}_{size}" for arch in ("transformer", "hybrid", "rnn") for size in ("60m", "150m", "300m", "600m", "1b")}
+    expected |= {"tiny_transformer", "tiny_hybrid", "tiny_rnn", "olmo3_7b", "olmo_hybrid_7b"}
+    assert expected <= set(ALL_CONFIGS)
+
+
+@pytest.mark.parametrize("name", ALL_CONFIGS)
+def test_every_config_builds_on_meta_and_matches_summary(name: str) -> None:
+    cfg = load_model_config(name)
+    model = build_model(cfg, device="meta")
+    built = sum(p.numel() for p in model.parameters())
+    summary = summarize(cfg)
+    assert summary["params"]["total"] == built
+    embeddings = model.embed.weight.numel() + (0 if cfg.tie_embeddings else model.head.weight.numel())
+    assert summary["params"]["non_embedding"] == built - embeddings
+    assert len(summary["layers"]) == cfg.n_layers == len(model.blocks)
+
+
+def test_1b_configs_match_in_non_embedding_parameters() -> None:
+    counts = {n: summarize(load_model_config(n))["params"]["non_embedding"] for n in ("transformer_1b", "hybrid_1b", "rnn_1b")}
+    assert max(counts.values()) / min(counts.values()) - 1 < 0.03, counts
+    assert all(1.0e9 < c < 1.15e9 for c in counts.values()), counts
+
+
+def test_1b_configs_share_everything_but_the_mixers() -> None:
+    cfgs = [load_model_config(n) for n in ("transformer_1b", "hybrid_1b", "rnn_1b")]
+    shared = [(c.d_model, c.n_layers, c.n_heads, c.mlp_hidden, c.vocab_size) for c in cfgs]
+    assert shared == [(2048, 16, 16, 8192, 100352)] * 3
+    assert cfgs[1].layer_mixer_names() == ["gdn", "gdn", "gdn", "attn"] * 4
+    assert set(cfgs[2].layer_mixer_names()) == {"gdn"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["pattern=[gdn,attn,attn]"], "does not divide n_layers=4"),
+        (["pattern=[gdn,mamba]"], "unknown mixer name 'mamba'"),
+        (["n_heads=5"], "n_heads=5 does not divide d_model=128"),
+        (["mixers.attn.n_kv_heads=3"], "n_kv_heads=3 must divide"),
+        (["mixers.attn.type=mamba"], "is not a mixer type"),
+        (["d_modell=64"], "Key 'd_modell' not in 'ModelConfig'"),
+        (["norm_placement=middle"], "norm_placement='middle'"),
+        (["pattern=[]"], "pattern is empty"),
+    ],
+)
+def test_bad_configs_name_the_value_and_the_fix(overrides: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_model_config("tiny_hybrid", overrides)
+
+
+def test_unknown_name_lists_the_shipped_configs() -> None:
+    with pytest.raises(ValueError, match="tiny_hybrid"):
+        load_model_config("tiny_mamba")
+
+
+def test_swapping_the_layer_mix_is_one_override() -> None:
+    cfg = load_model_config("tiny_hybrid", ["pattern=[gdn,attn]"])
+    assert cfg.layer_mixer_names() == ["gdn", "attn", "gdn", "attn"]
+    assert [m.type for m in cfg.layer_mixers()] == ["gated_deltanet", "attention"] * 2
+
+
+def test_layer_overrides_replace_single_layers() -> None:
+    cfg = load_model_config("tiny_transformer", ["mixers.gdn.type=gated_deltanet", "layer_overrides={0: gdn}"])
+    assert cfg.layer_mixer_names() == ["gdn", "attn", "attn", "attn"]
+    with pytest.raises(ValueError, match="outside 0..3"):
+        load_model_config("tiny_hybrid", ["layer_overrides={7: attn}"])
+
+
+def test_gdn_defaults_match_attention_projection_parameters() -> None:
+    cfg = load_model_config("hybrid_1b")
+    gdn, attn = cfg.mixer_for("gdn"), cfg.mixer_for("attn")
+    assert (gdn.n_heads, gdn.head_k_dim, gdn.head_v_dim) == (16, 64, 128)
+    assert gdn.norm_placement == "pre" and attn.norm_placement == "post"
+
+
+def test_yaml_path_and_pretrained_dir_load(tmp_path) -> None:
+    cfg = load_model_config("tiny_rnn")
+    model = build_model(cfg)
+    model.save_pretrained(str(tmp_path / "m"))
+    assert load_model_config(tmp_path / "m") == cfg
+    assert load_model_config(tmp_path / "m" / "config.yaml", ["n_layers=8"]).n_layers == 8
+    with pytest.raises(ValueError, match="does not exist"):
+        load_model_config(tmp_path / "missing.yaml")
+
+
+def test_meta_build_allocates_nothing() -> None:
+    model = build_model(load_model_config("olmo_hybrid_7b"), device="meta")
+    assert all(p.device == torch.device("meta") for p in model.parameters())
