@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional  # noqa: UP035 - OmegaConf needs typing generics on 3.10
+from typing import Dict, List, Optional
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -136,7 +136,9 @@ class ModelConfig:
                 raise ValueError(f"{where}: window={m.window} must be positive, or null for full attention.")
         else:
             if m.n_v_heads % m.n_heads:
-                raise ValueError(f"{where}: n_v_heads={m.n_v_heads} must be a multiple of n_heads={m.n_heads}.")
+                raise ValueError(
+                    f"{where}: n_v_heads={m.n_v_heads} must be a multiple of n_heads={m.n_heads}."
+                )
             if min(m.head_k_dim, m.head_v_dim, m.conv_size) < 1:
                 raise ValueError(f"{where}: head_k_dim, head_v_dim and conv_size must be positive.")
 
@@ -202,7 +204,9 @@ def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -
         path = path / "config.yaml"
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise ValueError(f"model config file {str(path)!r} does not exist; pass a YAML path or a model name.")
+            raise ValueError(
+                f"model config file {str(path)!r} does not exist; pass a YAML path or a model name."
+            )
         return model_config_from_dict(OmegaConf.to_container(OmegaConf.load(path)), overrides)
     name = str(name_or_path)
     if name not in available_model_configs():

@@ -61,8 +61,13 @@ def _rope_fields(hf: dict, layer_type: str) -> dict[str, Any]:
 
 
 def _common_checks(hf: dict) -> None:
-    _require(hf.get("hidden_act", "silu") == "silu", f"hidden_act={hf.get('hidden_act')!r}: only silu is supported.")
-    _require(not hf.get("attention_bias", False), "attention_bias=true is not supported (no biases in the zoo).")
+    _require(
+        hf.get("hidden_act", "silu") == "silu",
+        f"hidden_act={hf.get('hidden_act')!r}: only silu is supported.",
+    )
+    _require(
+        not hf.get("attention_bias", False), "attention_bias=true is not supported (no biases in the zoo)."
+    )
     _require(not hf.get("mlp_bias", False), "mlp_bias=true is not supported (no biases in the zoo).")
 
 
@@ -91,7 +96,9 @@ def hf_to_model_config(hf: dict, name: str = "imported") -> ModelConfig:
             mixers["attn"] = MixerConfig(**attention, **_rope_fields(hf, layer_type))
             names.append("attn")
         elif layer_type == "sliding_attention" and model_type == OLMO3:
-            mixers["swa"] = MixerConfig(**attention, window=hf["sliding_window"], **_rope_fields(hf, layer_type))
+            mixers["swa"] = MixerConfig(
+                **attention, window=hf["sliding_window"], **_rope_fields(hf, layer_type)
+            )
             names.append("swa")
         elif layer_type == "linear_attention" and model_type == OLMO_HYBRID:
             mixers["gdn"] = MixerConfig(

@@ -18,7 +18,13 @@ from models.config import ModelConfig
 
 _MLP = ("gate_proj", "up_proj", "down_proj")
 _ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj", "q_norm", "k_norm")
-_GDN_SAME = {"a_proj": "a_proj", "b_proj": "b_proj", "g_proj": "gate_proj", "o_proj": "o_proj", "o_norm": "o_norm"}
+_GDN_SAME = {
+    "a_proj": "a_proj",
+    "b_proj": "b_proj",
+    "g_proj": "gate_proj",
+    "o_proj": "o_proj",
+    "o_norm": "o_norm",
+}
 
 
 def _is_hybrid(cfg: ModelConfig) -> bool:
@@ -50,7 +56,10 @@ def _global_names(cfg: ModelConfig) -> dict[str, str]:
     return names
 
 
-_IN_MEMORY_HYBRID_NAMES = {"input_layernorm": "attention_layer_norm", "post_attention_layernorm": "feedforward_layer_norm"}
+_IN_MEMORY_HYBRID_NAMES = {
+    "input_layernorm": "attention_layer_norm",
+    "post_attention_layernorm": "feedforward_layer_norm",
+}
 
 
 def _on_disk_form(cfg: ModelConfig, hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -95,7 +104,9 @@ def hf_to_zoo_state(cfg: ModelConfig, hf_state: dict[str, torch.Tensor]) -> dict
         used.add("lm_head.weight")
     leftover = sorted(set(hf_state) - used)
     if leftover:
-        raise ValueError(f"the HF checkpoint has tensors the zoo cannot place: {leftover[:5]}; unsupported feature.")
+        raise ValueError(
+            f"the HF checkpoint has tensors the zoo cannot place: {leftover[:5]}; unsupported feature."
+        )
     return state
 
 

@@ -72,7 +72,9 @@ class Attention(nn.Module):
         k = k.view(B, T, self.n_kv_heads, self.head_dim)  # [B, T, G, Dh]
         v = v.view(B, T, self.n_kv_heads, self.head_dim)
         if self.rope:
-            cos, sin = rope_angles(torch.arange(T, device=x.device), self.head_dim, self.rope_theta, self.yarn)
+            cos, sin = rope_angles(
+                torch.arange(T, device=x.device), self.head_dim, self.rope_theta, self.yarn
+            )
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H|G, T, Dh]
         grouped = self.n_kv_heads != self.n_heads

@@ -75,7 +75,9 @@ class GatedDeltaNet(nn.Module):
             qkv, beta, g = (t.reshape(1, B * T, *t.shape[2:]) for t in (qkv, beta, g))
         backend = self.cfg.backend
         conv_backend = "torch" if backend.startswith("torch") else backend  # the conv has one torch path
-        qkv = short_conv(qkv, self.conv_weight, activation="silu", cu_seqlens=cu_seqlens, backend=conv_backend)
+        qkv = short_conv(
+            qkv, self.conv_weight, activation="silu", cu_seqlens=cu_seqlens, backend=conv_backend
+        )
         q, k, v = qkv.split(self.split, dim=-1)
         rows, length = qkv.shape[:2]
         q = q.reshape(rows, length, self.n_heads, self.head_k_dim)
@@ -89,7 +91,9 @@ class GatedDeltaNet(nn.Module):
     @staticmethod
     def _matmul_params(cfg: MixerConfig, d_model: int) -> int:
         key_width, value_width = cfg.n_heads * cfg.head_k_dim, cfg.n_v_heads * cfg.head_v_dim
-        return d_model * (2 * key_width + value_width) + 2 * d_model * cfg.n_v_heads + 2 * d_model * value_width
+        return (
+            d_model * (2 * key_width + value_width) + 2 * d_model * cfg.n_v_heads + 2 * d_model * value_width
+        )
 
     @staticmethod
     def num_params(cfg: MixerConfig, d_model: int) -> int:
@@ -109,4 +113,6 @@ class GatedDeltaNet(nn.Module):
         K, V, C = cfg.head_k_dim, cfg.head_v_dim, CHUNK_SIZE
         conv_width = 2 * cfg.n_heads * K + cfg.n_v_heads * V
         recurrence = cfg.n_v_heads * (4 * C * K + C * (K + V) + 2 * C * V + 6 * K * V)
-        return 6 * GatedDeltaNet._matmul_params(cfg, d_model) + 3 * (2 * cfg.conv_size * conv_width + recurrence)
+        return 6 * GatedDeltaNet._matmul_params(cfg, d_model) + 3 * (
+            2 * cfg.conv_size * conv_width + recurrence
+        )

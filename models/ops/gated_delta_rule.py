@@ -79,8 +79,9 @@ def _dense_to_chunks(x: torch.Tensor, chunk: int) -> torch.Tensor:
     """[B, T, H, *D] -> [N, B*H, C, *D], zero-padding T up to a multiple of the chunk size."""
     b, t, h = x.shape[:3]
     n = max(1, -(-t // chunk))
-    pad = [0, 0] * (x.dim() - 2) + [0, n * chunk - t]
-    x = F.pad(x, pad).view(b, n, chunk, h, *x.shape[3:])
+    if n * chunk != t:
+        x = F.pad(x, [0, 0] * (x.dim() - 2) + [0, n * chunk - t])
+    x = x.view(b, n, chunk, h, *x.shape[3:])
     x = x.transpose(0, 1).transpose(2, 3)  # [N, B, H, C, *D]
     return x.reshape(n, b * h, chunk, *x.shape[4:])
 

@@ -135,8 +135,8 @@ class ChunkGatedDeltaRule(torch.autograd.Function):
             ctx.saved_tensors
         )
         states, v_new = ctx.states, ctx.v_new
-        if d_o is None:
-            d_o = torch.zeros_like(v_new)
+        # contiguous once here: the incoming gradient is often a strided or expanded view
+        d_o = torch.zeros_like(v_new) if d_o is None else d_o.contiguous()
 
         # Inter-chunk part: reverse scan for the state gradient.
         d_v_new = attn.transpose(-1, -2) @ d_o  # [N, Z, C, V]

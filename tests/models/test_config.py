@@ -13,7 +13,11 @@ ALL_CONFIGS = available_model_configs()
 
 
 def test_shipped_configs_are_all_found() -> None:
-    expected = {f"{arch}_{size}" for arch in ("transformer", "hybrid", "rnn") for size in ("60m", "150m", "300m", "600m", "1b")}
+    expected = {
+        f"{arch}_{size}"
+        for arch in ("transformer", "hybrid", "rnn")
+        for size in ("60m", "150m", "300m", "600m", "1b")
+    }
     expected |= {"tiny_transformer", "tiny_hybrid", "tiny_rnn", "olmo3_7b", "olmo_hybrid_7b"}
     assert expected <= set(ALL_CONFIGS)
 
@@ -31,7 +35,10 @@ def test_every_config_builds_on_meta_and_matches_summary(name: str) -> None:
 
 
 def test_1b_configs_match_in_non_embedding_parameters() -> None:
-    counts = {n: summarize(load_model_config(n))["params"]["non_embedding"] for n in ("transformer_1b", "hybrid_1b", "rnn_1b")}
+    counts = {
+        n: summarize(load_model_config(n))["params"]["non_embedding"]
+        for n in ("transformer_1b", "hybrid_1b", "rnn_1b")
+    }
     assert max(counts.values()) / min(counts.values()) - 1 < 0.03, counts
     assert all(1.0e9 < c < 1.15e9 for c in counts.values()), counts
 
@@ -74,7 +81,9 @@ def test_swapping_the_layer_mix_is_one_override() -> None:
 
 
 def test_layer_overrides_replace_single_layers() -> None:
-    cfg = load_model_config("tiny_transformer", ["mixers.gdn.type=gated_deltanet", "layer_overrides={0: gdn}"])
+    cfg = load_model_config(
+        "tiny_transformer", ["mixers.gdn.type=gated_deltanet", "layer_overrides={0: gdn}"]
+    )
     assert cfg.layer_mixer_names() == ["gdn", "attn", "attn", "attn"]
     with pytest.raises(ValueError, match="outside 0..3"):
         load_model_config("tiny_hybrid", ["layer_overrides={7: attn}"])

@@ -116,7 +116,10 @@ def test_released_7b_configs_match_our_yaml() -> None:
         ({"model_type": "llama"}, "model_type 'llama' is not supported"),
         ({"attention_bias": True}, "attention_bias"),
         ({"hidden_act": "gelu"}, "only silu"),
-        ({"rope_parameters": {"rope_type": "linear", "rope_theta": 1e4, "factor": 2.0}}, "rope_type 'linear'"),
+        (
+            {"rope_parameters": {"rope_type": "linear", "rope_theta": 1e4, "factor": 2.0}},
+            "rope_type 'linear'",
+        ),
     ],
 )
 def test_unsupported_hf_features_fail_clearly(change: dict, message: str) -> None:
@@ -129,7 +132,9 @@ def test_pure_recurrent_and_unrepresentable_models_refuse_export(tmp_path) -> No
     build_model(load_model_config("tiny_rnn")).save_pretrained(str(tmp_path / "rnn"))
     with pytest.raises(ValueError, match="at least one attention layer"):
         export_hf(tmp_path / "rnn", tmp_path / "hf")
-    build_model(load_model_config("tiny_transformer", ["norm_placement=pre"])).save_pretrained(str(tmp_path / "pre"))
+    build_model(load_model_config("tiny_transformer", ["norm_placement=pre"])).save_pretrained(
+        str(tmp_path / "pre")
+    )
     with pytest.raises(ValueError, match="post-norm"):
         export_hf(tmp_path / "pre", tmp_path / "hf")
     assert not (tmp_path / "hf").exists()
@@ -140,12 +145,18 @@ def test_cli_round_trip_and_error_exit(tmp_path) -> None:
     random_hf(cls, config).save_pretrained(tmp_path / "hf")
     (tmp_path / "hf" / "tokenizer.json").write_text("{}")
     run = [sys.executable, "-m", "models.hf"]
-    done = subprocess.run([*run, "import", str(tmp_path / "hf"), str(tmp_path / "zoo")], capture_output=True, text=True)
+    done = subprocess.run(
+        [*run, "import", str(tmp_path / "hf"), str(tmp_path / "zoo")], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "zoo" / "tokenizer.json").exists()
-    done = subprocess.run([*run, "export", str(tmp_path / "zoo"), str(tmp_path / "hf2")], capture_output=True, text=True)
+    done = subprocess.run(
+        [*run, "export", str(tmp_path / "zoo"), str(tmp_path / "hf2")], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "hf2" / "config.json").read_text())["model_type"] == "olmo_hybrid"
-    done = subprocess.run([*run, "import", str(tmp_path / "nothing"), str(tmp_path / "x")], capture_output=True, text=True)
+    done = subprocess.run(
+        [*run, "import", str(tmp_path / "nothing"), str(tmp_path / "x")], capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "config.json" in done.stderr

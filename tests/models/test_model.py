@@ -125,7 +125,11 @@ def test_pretrained_round_trip(tmp_path, name: str) -> None:
     tokenizer = tmp_path / "tokenizer.json"
     tokenizer.write_text("{}")
     model.save_pretrained(str(tmp_path / "m"), tokenizer_file=str(tokenizer))
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.yaml", "model.safetensors", "tokenizer.json"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "config.yaml",
+        "model.safetensors",
+        "tokenizer.json",
+    ]
     loaded = load_pretrained(tmp_path / "m")
     x = torch.randint(0, model.cfg.vocab_size, (1, 12))
     with torch.no_grad():

@@ -34,7 +34,9 @@ def test_gdn_flops_are_linear_in_time_and_attention_is_not() -> None:
 def test_transformer_1b_flops_match_6n_plus_attention() -> None:
     cfg = load_model_config("transformer_1b")
     s = summarize(cfg, 4096)
-    n_matmul = s["params"]["non_embedding"] - cfg.n_layers * (2 * 2048 + 2 * 2048) - 2048 + s["params"]["head"]
+    n_matmul = (
+        s["params"]["non_embedding"] - cfg.n_layers * (2 * 2048 + 2 * 2048) - 2048 + s["params"]["head"]
+    )
     assert s["flops_per_token"] == 6 * n_matmul + 12 * 16 * 16 * 128 * 4096
 
 
@@ -42,7 +44,9 @@ def test_cli_table_json_and_error() -> None:
     run = [sys.executable, "-m", "models.summary"]
     table = subprocess.run([*run, "tiny_hybrid"], capture_output=True, text=True, check=True).stdout
     assert "non-embedding" in table and "gated_deltanet" in table and "attention" in table
-    out = subprocess.run([*run, "tiny_hybrid", "pattern=[gdn,attn]", "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [*run, "tiny_hybrid", "pattern=[gdn,attn]", "--json"], capture_output=True, text=True, check=True
+    )
     data = json.loads(out.stdout)
     assert [layer["mixer"] for layer in data["layers"]] == ["gdn", "attn", "gdn", "attn"]
     bad = subprocess.run([*run, "tiny_hybrid", "pattern=[gdn,attn,attn]"], capture_output=True, text=True)
