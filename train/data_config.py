@@ -9,7 +9,6 @@ command line fails when the config is composed, not half-way through a run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional  # noqa: UP035 - OmegaConf needs typing generics on 3.10
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -37,19 +36,19 @@ class SourceConfig:
     domain: str = "text"
     # Mixture weight: the share of training sequences drawn from this source. Leave all weights
     # unset to sample every source in proportion to its size (each sequence once per epoch).
-    weight: Optional[float] = None
-    paths: List[str] = field(default_factory=list)
+    weight: float | None = None
+    paths: list[str] = field(default_factory=list)
     text_field: str = "text"
-    dataset: Optional[str] = None
-    subset: Optional[str] = None
+    dataset: str | None = None
+    subset: str | None = None
     split: str = "train"
     streaming: bool = False
-    data_files: List[str] = field(default_factory=list)
-    token_dtype: Optional[str] = None
-    demo: Optional[str] = None
+    data_files: list[str] = field(default_factory=list)
+    token_dtype: str | None = None
+    demo: str | None = None
     # Caps, applied in source order (documents are never cut): useful for quick or demo runs.
-    max_docs: Optional[int] = None
-    max_bytes: Optional[int] = None
+    max_docs: int | None = None
+    max_bytes: int | None = None
 
 
 @dataclass
@@ -58,8 +57,8 @@ class TokenizerConfig:
     `file` (a `tokenizer.json` at `path`) or `hf` (hub id `name`, read from the local HF cache)."""
 
     kind: str = "train"
-    path: Optional[str] = None
-    name: Optional[str] = None
+    path: str | None = None
+    name: str | None = None
     vocab_size: int = 8192  # kind=train only; includes the special tokens
     train_bytes: int = 64_000_000  # kind=train: text read for training, split evenly over sources
     eos_token: str = "<|endoftext|>"
@@ -71,7 +70,7 @@ class DataConfig:
 
     name: str = MISSING
     path: str = MISSING  # prepared dataset directory (relative paths: from the working directory)
-    sources: Dict[str, SourceConfig] = field(default_factory=dict)
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     dtype: str = "auto"  # shard dtype; auto = uint16 when the vocab fits, else uint32
     validation_fraction: float = 0.01  # share of each source's documents held out

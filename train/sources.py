@@ -56,7 +56,9 @@ def expand_paths(name: str, patterns: list[str], suffixes: tuple[str, ...] | Non
         matched = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True))
         matched = [p for p in matched if p.is_file()]
         if not matched:
-            raise ValueError(f"source '{name}': no file matches '{pattern}'; check data.sources.{name}.paths.")
+            raise ValueError(
+                f"source '{name}': no file matches '{pattern}'; check data.sources.{name}.paths."
+            )
         files.extend(matched)
     for path in files:
         if suffixes is not None and _suffix(path) not in suffixes:
@@ -94,7 +96,9 @@ def _field(name: str, where: str, record: object, text_field: str) -> str | None
         )
     value = record[text_field]
     if value is not None and not isinstance(value, str):
-        raise ValueError(f"source '{name}': {where} field '{text_field}' is a {type(value).__name__}, not text.")
+        raise ValueError(
+            f"source '{name}': {where} field '{text_field}' is a {type(value).__name__}, not text."
+        )
     return value
 
 
@@ -159,9 +163,19 @@ class TextSource:
             import datasets
 
             cfg = self.cfg
-            ds = datasets.load_dataset(
-                cfg.dataset, cfg.subset, split=cfg.split, streaming=cfg.streaming, data_files=list(cfg.data_files) or None
-            )
+            try:
+                ds = datasets.load_dataset(
+                    cfg.dataset,
+                    cfg.subset,
+                    split=cfg.split,
+                    streaming=cfg.streaming,
+                    data_files=list(cfg.data_files) or None,
+                )
+            except Exception as e:  # datasets raises many types; the user needs the one sentence
+                raise ValueError(
+                    f"source '{self.name}': cannot load dataset {cfg.dataset} ({type(e).__name__}: "
+                    f"{str(e)[:200]}); check data.sources.{self.name} or the local HF cache."
+                ) from None
             columns = ds.column_names
             if columns is not None and self.cfg.text_field not in columns:
                 raise ValueError(

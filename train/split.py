@@ -11,20 +11,9 @@ small sources.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: a well-mixed 64-bit hash of each counter value."""
-    with np.errstate(over="ignore"):
-        x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
-        x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
-        x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
-        return x ^ (x >> np.uint64(31))
+from train.hashing import key64, splitmix64
 
 
 def run_length(fraction: float) -> int:
@@ -40,7 +29,6 @@ def validation_mask(doc_index: np.ndarray, fraction: float, seed: int, source: s
     doc_index = np.asarray(doc_index, dtype=np.uint64)
     if k == 0:
         return np.zeros(doc_index.shape, dtype=bool)
-    key = int.from_bytes(hashlib.sha256(f"{seed}/{source}".encode()).digest()[:8], "little")
     runs = doc_index // np.uint64(k)
-    chosen = _splitmix64(runs ^ np.uint64(key)) % np.uint64(k)
+    chosen = splitmix64(runs ^ key64("split", seed, source)) % np.uint64(k)
     return doc_index % np.uint64(k) == chosen

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from itertools import chain
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -55,14 +55,18 @@ def file_sha256(path: str | Path) -> str:
 def tokenizer_input(cfg: TokenizerConfig) -> str | None:
     """The path of a given tokenizer file (for the input fingerprint); `None` when trained."""
     if cfg.kind not in TOKENIZER_KINDS:
-        raise ValueError(f"data.tokenizer.kind={cfg.kind} is unknown; use one of {', '.join(TOKENIZER_KINDS)}.")
+        raise ValueError(
+            f"data.tokenizer.kind={cfg.kind} is unknown; use one of {', '.join(TOKENIZER_KINDS)}."
+        )
     if cfg.kind == "file":
         if not cfg.path or not Path(cfg.path).is_file():
             raise ValueError(f"data.tokenizer.path={cfg.path} is not a file; point it at a tokenizer.json.")
         return str(Path(cfg.path).resolve())
     if cfg.kind == "hf":
         if not cfg.name:
-            raise ValueError("data.tokenizer.kind=hf needs data.tokenizer.name (a hub id such as allenai/dolma2-tokenizer).")
+            raise ValueError(
+                "data.tokenizer.kind=hf needs data.tokenizer.name, a hub id such as allenai/dolma2-tokenizer."
+            )
         try:
             from huggingface_hub import hf_hub_download
 
@@ -104,14 +108,20 @@ def install_tokenizer(cfg: TokenizerConfig, out_path: Path, train_texts: Iterato
 def describe(tok: Tokenizer, path: Path, cfg: TokenizerConfig) -> TokenizerInfo:
     eos_id = tok.token_to_id(cfg.eos_token)
     if eos_id is None:
-        raise ValueError(f"the tokenizer has no token '{cfg.eos_token}'; set data.tokenizer.eos_token to its EOS token.")
+        raise ValueError(
+            f"the tokenizer has no token '{cfg.eos_token}'; set data.tokenizer.eos_token to its EOS token."
+        )
     vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
-    source = {"train": f"trained byte-level BPE, vocab {cfg.vocab_size}", "file": cfg.path, "hf": cfg.name}[cfg.kind]
+    source = {"train": f"trained byte-level BPE, vocab {cfg.vocab_size}", "file": cfg.path, "hf": cfg.name}[
+        cfg.kind
+    ]
     return TokenizerInfo(file_sha256(path), vocab_size, eos_id, cfg.eos_token, str(source))
 
 
-def encode_documents(tok: Tokenizer, texts: list[str], eos_id: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+def encode_documents(
+    tok: Tokenizer, texts: list[str], eos_id: int, dtype: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of `texts`, each followed by EOS, flattened, and the per-document lengths (with EOS)."""
-    docs = [e.ids + [eos_id] for e in tok.encode_batch(texts, add_special_tokens=False)]
+    docs = [[*e.ids, eos_id] for e in tok.encode_batch(texts, add_special_tokens=False)]
     lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
     return np.fromiter(chain.from_iterable(docs), dtype=dtype, count=int(lengths.sum())), lengths

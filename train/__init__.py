@@ -1,0 +1,1 @@
+"""hybridzoo training: data preparation (`python -m train.prepare`), loading, and the trainer."""

@@ -1,0 +1,180 @@
+"""Loading prepared token shards: packed fixed-length sequences and deterministic batches.
+
+- `TokenSequences(path, seq_len, split)`: the shards of one split as memmaps, cut into sequences of
+  `seq_len + 1` tokens with stride `seq_len` (inputs and targets shift by one; every token is a
+  target once). Sequences pack across documents but never across shards (OLMo-core does the same).
+- `TrainBatches(dataset, global_batch_size, seed, rank, world_size)`: global batch i is a pure
+  function of (dataset fingerprint, seed, i) via `train.sampler.Sampler`; rank r of W gets rows
+  [r*B/W, (r+1)*B/W). `state_dict()` / `load_state_dict()` resume exactly.
+- `validation_batches(...)`: every validation sequence once, in order, optionally per domain.
+- Batches are dicts of `input_ids` [B, T], `labels` [B, T] (int64) and `doc_ids` [B, T] (int32):
+  the index of each input token's document within its row (it increments after every EOS), so
+  attention and Gated DeltaNet can stay inside a document; `cu_seqlens_from_doc_ids` flattens
+  them to `cu_seqlens`. Labels are not masked at EOS: the last token of a document predicts the
+  next document's first token, as in OLMo-core; mask `input_ids == eos_id` if that is unwanted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.packing import cu_seqlens_from_doc_ids
+from train.manifest import Manifest, check_tokenizer_compatible, verify_shards
+from train.sampler import Sampler
+
+__all__ = [
+    "Manifest",
+    "TokenSequences",
+    "TrainBatches",
+    "check_tokenizer_compatible",
+    "cu_seqlens_from_doc_ids",
+    "validation_batches",
+]
+
+
+class TokenSequences:
+    """Sequences of `seq_len + 1` tokens from one split of a prepared dataset directory."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        seq_len: int,
+        split: str = "train",
+        sources: list[str] | None = None,
+        domains: list[str] | None = None,
+        verify: bool = False,
+    ):
+        if seq_len < 1:
+            raise ValueError(f"seq_len {seq_len} must be positive.")
+        self.path, self.seq_len, self.split = Path(path), seq_len, split
+        self.manifest = Manifest.load(self.path)
+        verify_shards(self.path, self.manifest, full=verify)
+        self.shards = self.manifest.select(split, sources, domains)
+        dtype = np.dtype(self.manifest.dtype).newbyteorder("<")
+        self.tokens = [np.memmap(self.path / s.file, dtype=dtype, mode="r") for s in self.shards]
+        counts = np.array([(s.tokens - 1) // seq_len for s in self.shards], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(counts)])
+        self.eos_id = self.manifest.eos_id
+        # Sequence ids are grouped by source (shards are listed source by source): one id range each.
+        self.source_names = list(dict.fromkeys(s.source for s in self.shards))
+        assert [s.source for s in self.shards] == sorted(
+            (s.source for s in self.shards), key=self.source_names.index
+        )
+        self.source_sizes = [
+            int(counts[[s.source == n for s in self.shards]].sum()) for n in self.source_names
+        ]
+        if len(self) == 0:
+            raise ValueError(
+                f"the {split} split of {self.path} has no sequence of {seq_len + 1} tokens; shorten seq_len."
+            )
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the sequence space: the data, the split, the selected shards and seq_len."""
+        content = [self.manifest.fingerprint, self.split, self.seq_len, [s.file for s in self.shards]]
+        return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+    def gather(self, ids: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch of sequences `ids`: `input_ids`, `labels` and `doc_ids`, each [len(ids), seq_len]."""
+        T = self.seq_len
+        tokens = np.empty((len(ids), T + 1), dtype=np.int64)
+        shard_of = np.searchsorted(self.starts, ids, side="right") - 1
+        for row, (seq, shard) in enumerate(zip(ids.tolist(), shard_of.tolist(), strict=True)):
+            offset = (seq - int(self.starts[shard])) * T
+            tokens[row] = self.tokens[shard][offset : offset + T + 1]
+        doc_ids = np.zeros((len(ids), T), dtype=np.int32)
+        np.cumsum(tokens[:, : T - 1] == self.eos_id, axis=1, out=doc_ids[:, 1:])
+        return {
+            "input_ids": torch.from_numpy(tokens[:, :T].copy()),
+            "labels": torch.from_numpy(tokens[:, 1:].copy()),
+            "doc_ids": torch.from_numpy(doc_ids),
+        }
+
+
+class TrainBatches:
+    """Deterministic, resumable training batches for one rank; iterate from `step` onwards."""
+
+    def __init__(
+        self,
+        dataset: TokenSequences,
+        global_batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        weights: dict[str, float] | None = None,
+    ):
+        if global_batch_size % world_size:
+            raise ValueError(
+                f"global batch size {global_batch_size} does not split over {world_size} ranks; "
+                "make it a multiple of the world size."
+            )
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world size {world_size}.")
+        self.dataset, self.global_batch_size, self.seed = dataset, global_batch_size, seed
+        self.rank, self.world_size, self.step = rank, world_size, 0
+        self.weights = weights if weights is not None else self._manifest_weights()
+        if self.weights is None:
+            sizes, weight_list = [len(dataset)], None
+        else:
+            missing = set(dataset.source_names) - set(self.weights)
+            if missing:
+                raise ValueError(
+                    f"no mixture weight for sources {sorted(missing)}; give every source a weight."
+                )
+            sizes, weight_list = dataset.source_sizes, [float(self.weights[n]) for n in dataset.source_names]
+        key = [
+            seed & 0xFFFFFFFF,
+            *np.frombuffer(bytes.fromhex(dataset.fingerprint)[:16], dtype=np.uint32).tolist(),
+        ]
+        self.sampler = Sampler(sizes, weight_list, key)
+
+    def _manifest_weights(self) -> dict[str, float] | None:
+        weights = {n: self.dataset.manifest.sources[n]["weight"] for n in self.dataset.source_names}
+        return None if any(w is None for w in weights.values()) else weights
+
+    def global_sequence_ids(self, step: int) -> np.ndarray:
+        """Sequence ids of global batch `step`, [global_batch_size]; the same on every rank."""
+        B = self.global_batch_size
+        return self.sampler.sequence_ids(step * B, (step + 1) * B)
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """This rank's contiguous slice of global batch `step`."""
+        local = self.global_batch_size // self.world_size
+        ids = self.global_sequence_ids(step)[self.rank * local : (self.rank + 1) * local]
+        return self.dataset.gather(ids)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        while True:
+            batch = self.batch(self.step)
+            self.step += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "seed": self.seed, "fingerprint": self.dataset.fingerprint}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue at `state['step']`; refuses a state saved with another dataset or seed."""
+        if state["fingerprint"] != self.dataset.fingerprint or state["seed"] != self.seed:
+            raise ValueError(
+                "the checkpoint's data state comes from another dataset, seq_len or seed; "
+                "resume with the data and seed it was trained with."
+            )
+        self.step = int(state["step"])
+
+
+def validation_batches(
+    path: str | Path, seq_len: int, batch_size: int, domains: list[str] | None = None
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Every validation sequence (of the given domains) once, in order; the last batch may be short."""
+    dataset = TokenSequences(path, seq_len, split="validation", domains=domains)
+    for start in range(0, len(dataset), batch_size):
+        yield dataset.gather(np.arange(start, min(start + batch_size, len(dataset))))

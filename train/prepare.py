@@ -1,0 +1,36 @@
+"""`python -m train.prepare data=NAME [overrides]`: tokenize a corpus into token shards + manifest.
+
+Thin Hydra entry: composes `conf/prepare.yaml` (schema `train.data_config.PrepareConfig`) and calls
+`train.build_dataset.build_dataset`. The dataset goes to `data.path`, Hydra's own logs to its run
+dir. A user error ends the run with one line on stderr and exit status 1; nothing half-written stays.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from train.data_config import PrepareConfig, register_configs
+
+register_configs()
+
+
+@hydra.main(config_path="../conf", config_name="prepare", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    prepare_cfg: PrepareConfig = OmegaConf.to_object(cfg)
+    # Rayon reads this once, when the tokenizer first runs in parallel: before any encoding.
+    os.environ["RAYON_NUM_THREADS"] = str(prepare_cfg.num_workers)
+    from train.build_dataset import build_dataset
+
+    try:
+        build_dataset(prepare_cfg)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
