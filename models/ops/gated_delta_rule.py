@@ -9,6 +9,7 @@ switch between our PyTorch path (CPU, reference) and fla's Triton kernels (CUDA)
 from __future__ import annotations
 
 import functools
+import itertools
 
 import torch
 import torch.nn.functional as F
@@ -30,9 +31,9 @@ def fla_kernels_available() -> bool:
     return True
 
 
-def _l2norm(x: torch.Tensor) -> torch.Tensor:
-    """x / sqrt(sum x^2 + 1e-6) over the last axis, the same epsilon placement as fla and transformers."""
-    return x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) + 1e-6)
+def _l2norm(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """scale * x / sqrt(sum x^2 + 1e-6) over the last axis, the epsilon placement of fla and transformers."""
+    return x * (torch.rsqrt((x * x).sum(-1, keepdim=True) + 1e-6) * scale)
 
 
 def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend) -> None:
@@ -55,13 +56,15 @@ def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend) -> None:
     n_seq = b
     if cu_seqlens is not None:
         if b != 1:
-            raise ValueError(f"cu_seqlens needs packed inputs with B == 1, got B={b}; flatten the batch first.")
+            raise ValueError(
+                f"cu_seqlens needs packed inputs with B == 1, got B={b}; flatten the batch first."
+            )
         if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.is_floating_point():
             raise ValueError(
                 f"cu_seqlens {tuple(cu_seqlens.shape)} must be an integer tensor [N+1]; pass cumulative lengths."
             )
         bounds = cu_seqlens.tolist()
-        if bounds[0] != 0 or bounds[-1] != t or any(x > y for x, y in zip(bounds, bounds[1:])):
+        if bounds[0] != 0 or bounds[-1] != t or any(x > y for x, y in itertools.pairwise(bounds)):
             raise ValueError(
                 f"cu_seqlens {bounds} must rise from 0 to T={t}; pass the cumulative sequence lengths."
             )
@@ -83,7 +86,7 @@ def _dense_to_chunks(x: torch.Tensor, chunk: int) -> torch.Tensor:
         x = F.pad(x, [0, 0] * (x.dim() - 2) + [0, n * chunk - t])
     x = x.view(b, n, chunk, h, *x.shape[3:])
     x = x.transpose(0, 1).transpose(2, 3)  # [N, B, H, C, *D]
-    return x.reshape(n, b * h, chunk, *x.shape[4:])
+    return x.reshape(n, b * h, chunk, *x.shape[4:]).contiguous()
 
 
 def _dense_from_chunks(o: torch.Tensor, b: int, t: int) -> torch.Tensor:
@@ -100,11 +103,11 @@ def _packed_index(bounds: list[int], chunk: int) -> tuple[torch.Tensor, torch.Te
     sequence. Every sequence gets at least one chunk so an empty one still passes its state through.
     """
     total = bounds[-1]
-    n_chunks = [max(1, -(-(e - s) // chunk)) for s, e in zip(bounds, bounds[1:])]
+    n_chunks = [max(1, -(-(e - s) // chunk)) for s, e in itertools.pairwise(bounds)]
     gather = torch.full((sum(n_chunks) * chunk,), total, dtype=torch.long)
     scatter = torch.empty(total, dtype=torch.long)
     segments, first = [], 0
-    for (s, e), n in zip(zip(bounds, bounds[1:]), n_chunks):
+    for (s, e), n in zip(itertools.pairwise(bounds), n_chunks):
         gather[first * chunk : first * chunk + e - s] = torch.arange(s, e)
         scatter[s:e] = torch.arange(first * chunk, first * chunk + e - s)
         segments.append((first, first + n))
@@ -127,7 +130,7 @@ def _packed_from_chunks(o: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
 
 def _torch_chunk(q, k, v, g, beta, initial_state, cu_seqlens):
     """Chunked PyTorch backend on prepared fp32 inputs; returns o [B, T, HV, V] and states [N, HV, K, V]."""
-    b, t, hv, v_dim = v.shape
+    b, t, hv = v.shape[:3]
     if cu_seqlens is None:
         chunks = [_dense_to_chunks(x, CHUNK_SIZE) for x in (q, k, v, g, beta)]
         h0 = None if initial_state is None else initial_state.reshape(1, b * hv, *initial_state.shape[2:])
@@ -146,7 +149,7 @@ def _torch_recurrent(q, k, v, g, beta, initial_state, cu_seqlens):
         return recurrent_gated_delta_rule_core(q, k, v, g, beta, initial_state)
     bounds = cu_seqlens.tolist()
     outputs, finals = [], []
-    for n, (s, e) in enumerate(zip(bounds, bounds[1:])):
+    for n, (s, e) in enumerate(itertools.pairwise(bounds)):
         h0 = None if initial_state is None else initial_state[n : n + 1]
         o, state = recurrent_gated_delta_rule_core(
             q[:, s:e], k[:, s:e], v[:, s:e], g[:, s:e], beta[:, s:e], h0
@@ -217,9 +220,7 @@ def gated_delta_rule(
     out_dtype = q.dtype
     compute = torch.float64 if out_dtype == torch.float64 else torch.float32
     q, k, v, g, beta = (x.to(compute) for x in (q, k, v, g, beta))
-    if use_qk_l2norm:
-        q, k = _l2norm(q), _l2norm(k)
-    q = q * scale
+    q, k = (_l2norm(q, scale), _l2norm(k)) if use_qk_l2norm else (q * scale, k)
     groups = v.shape[2] // q.shape[2]
     if groups > 1:
         q, k = q.repeat_interleave(groups, dim=2), k.repeat_interleave(groups, dim=2)

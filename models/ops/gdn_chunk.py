@@ -34,7 +34,7 @@ def _forward_scan(
     Per chunk: v_new = u - w @ S and S <- decay * S + k_to_end^T @ v_new. Each segment (one sequence)
     starts from its own initial state, so packed sequences never see each other's state.
     """
-    n_chunks, z, c, v_dim = u.shape
+    n_chunks, z, _, v_dim = u.shape
     k_dim = w.shape[-1]
     states = u.new_empty(n_chunks, z, k_dim, v_dim)  # [N, Z, K, V] state entering each chunk
     v_new = u.clone()  # [N, Z, C, V]
@@ -81,7 +81,9 @@ def _backward_scan(
             d_out = d_leaving[i]
             d_v_new[i].baddbmm_(k_to_end[i], d_out)
             d_in = d_leaving[i - 1] if i > start else d_initial[seg]
-            torch.addcmul(d_entering[i], d_out, chunk_decay[i], out=d_in).baddbmm_(w_t[i], d_v_new[i], alpha=-1.0)
+            torch.addcmul(d_entering[i], d_out, chunk_decay[i], out=d_in).baddbmm_(
+                w_t[i], d_v_new[i], alpha=-1.0
+            )
     return d_leaving, d_initial
 
 
@@ -121,7 +123,21 @@ class ChunkGatedDeltaRule(torch.autograd.Function):
         o = torch.matmul(q_decayed, states).add_(attn @ v_new)  # [N, Z, C, V]
 
         ctx.save_for_backward(
-            q, k, v, beta, k_beta, exp_gamma, to_end, decay, attn, a, t_inv, u, w, k_to_end, q_decayed, chunk_decay
+            q,
+            k,
+            v,
+            beta,
+            k_beta,
+            exp_gamma,
+            to_end,
+            decay,
+            attn,
+            a,
+            t_inv,
+            w,
+            k_to_end,
+            q_decayed,
+            chunk_decay,
         )
         ctx.states, ctx.v_new = states, v_new
         ctx.segments = segments
@@ -131,9 +147,23 @@ class ChunkGatedDeltaRule(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_o, d_finals):
-        (q, k, v, beta, k_beta, exp_gamma, to_end, decay, attn, a, t_inv, u, w, k_to_end, q_decayed, chunk_decay) = (
-            ctx.saved_tensors
-        )
+        (
+            q,
+            k,
+            v,
+            beta,
+            k_beta,
+            exp_gamma,
+            to_end,
+            decay,
+            attn,
+            a,
+            t_inv,
+            w,
+            k_to_end,
+            q_decayed,
+            chunk_decay,
+        ) = ctx.saved_tensors
         states, v_new = ctx.states, ctx.v_new
         # contiguous once here: the incoming gradient is often a strided or expanded view
         d_o = torch.zeros_like(v_new) if d_o is None else d_o.contiguous()
@@ -146,18 +176,15 @@ class ChunkGatedDeltaRule(torch.autograd.Function):
         )
         states_t = states.transpose(-1, -2)  # [N, Z, V, K]
         d_q_decayed = d_o @ states_t  # [N, Z, C, K]
-        d_w = (d_v_new @ states_t).neg_()  # [N, Z, C, K]
         d_k_to_end = v_new @ d_leaving.transpose(-1, -2)  # [N, Z, C, K]
         d_chunk_decay = (states * d_leaving).sum((-2, -1))  # [N, Z]
         d_attn = d_o @ v_new.transpose(-1, -2)  # [N, Z, C, C]
 
-        # Through T = (I + A)^{-1}: d rhs = T^T d(u, w) and dA = -(d rhs) (u, w)^T, strictly lower.
-        t_inv_t = t_inv.transpose(-1, -2)
-        d_rhs_v = t_inv_t @ d_v_new  # [N, Z, C, V]
-        d_rhs_k = t_inv_t @ d_w  # [N, Z, C, K]
-        d_a = torch.baddbmm(
-            (d_rhs_v @ u.transpose(-1, -2)).flatten(0, 1), d_rhs_k.flatten(0, 1), w.transpose(-1, -2).flatten(0, 1)
-        ).view_as(a).tril_(-1).neg_()  # [N, Z, C, C]
+        # Through T = (I + A)^{-1}: d rhs = T^T d(u, w), dA = -(d rhs)(u, w)^T. Since d_w = -d_v_new S^T,
+        # d rhs_k = -(d rhs_v) S^T and dA = -(d rhs_v)(u - w S)^T = -(d rhs_v) v_new^T (strictly lower).
+        d_rhs_v = t_inv.transpose(-1, -2) @ d_v_new  # [N, Z, C, V]
+        d_rhs_k = (d_rhs_v @ states_t).neg_()  # [N, Z, C, K]
+        d_a = (d_rhs_v @ v_new.transpose(-1, -2)).tril_(-1).neg_()  # [N, Z, C, C]
 
         # Through scores * decay: gradients of the scores and of the log decay gamma.
         pair = (d_attn * attn).addcmul_(d_a, a)  # [N, Z, C, C]

@@ -36,11 +36,15 @@ def _check_args(x, weight, bias, activation, cu_seqlens, backend) -> None:
         raise ValueError(f"x {tuple(x.shape)} must be [B, T, D]; reshape it to that layout.")
     d = x.shape[-1]
     if weight.dim() != 2 or weight.shape[0] != d:
-        raise ValueError(f"weight {tuple(weight.shape)} must be [D={d}, W]; squeeze a [D, 1, W] Conv1d weight.")
+        raise ValueError(
+            f"weight {tuple(weight.shape)} must be [D={d}, W]; squeeze a [D, 1, W] Conv1d weight."
+        )
     if bias is not None and tuple(bias.shape) != (d,):
         raise ValueError(f"bias {tuple(bias.shape)} must be [D={d}]; pass one bias per channel.")
     if cu_seqlens is not None and x.shape[0] != 1:
-        raise ValueError(f"cu_seqlens needs packed inputs with B == 1, got B={x.shape[0]}; flatten the batch.")
+        raise ValueError(
+            f"cu_seqlens needs packed inputs with B == 1, got B={x.shape[0]}; flatten the batch."
+        )
     if backend == "fla" and not x.is_cuda:
         raise ValueError(f"backend='fla' needs CUDA tensors, got device {x.device}; use backend='torch'.")
 
