@@ -16,7 +16,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -34,7 +33,7 @@ class YarnConfig:
     original_max_len: int = 8192
     beta_fast: float = 32.0
     beta_slow: float = 1.0
-    attention_factor: Optional[float] = None  # default: 0.1 * ln(factor) + 1
+    attention_factor: float | None = None  # default: 0.1 * ln(factor) + 1
 
 
 @dataclass
@@ -42,23 +41,23 @@ class MixerConfig:
     """One named sequence mixer; `None` fields are filled from the model by `ModelConfig.mixer_for`."""
 
     type: str = "attention"
-    n_heads: Optional[int] = None  # default: the model's n_heads
+    n_heads: int | None = None  # default: the model's n_heads
     # Block norm placement for layers with this mixer; default: the model's norm_placement.
-    norm_placement: Optional[str] = None
+    norm_placement: str | None = None
     # --- attention ---
-    n_kv_heads: Optional[int] = None  # grouped-query attention; default: n_heads
-    head_dim: Optional[int] = None  # default: d_model // n_heads
-    window: Optional[int] = None  # sliding window: query i sees keys j with i - window < j <= i
+    n_kv_heads: int | None = None  # grouped-query attention; default: n_heads
+    head_dim: int | None = None  # default: d_model // n_heads
+    window: int | None = None  # sliding window: query i sees keys j with i - window < j <= i
     qk_norm: bool = True  # Olmo-style RMSNorm over the whole q and k projections
     rope: bool = True
     rope_theta: float = 500_000.0
-    yarn: Optional[YarnConfig] = None
+    yarn: YarnConfig | None = None
     # --- gated_deltanet ---
     # Defaults match attention's parameter count: H*K = d_model/2 and V = 2K, so q,k,v,gate,out
     # projections hold 4*d_model^2 like q,k,v,o of attention (Olmo Hybrid itself uses K = 0.75*d/H).
-    head_k_dim: Optional[int] = None  # default: d_model // (2 * n_heads)
-    head_v_dim: Optional[int] = None  # default: 2 * head_k_dim
-    n_v_heads: Optional[int] = None  # grouped value heads (several v heads share one q/k head)
+    head_k_dim: int | None = None  # default: d_model // (2 * n_heads)
+    head_v_dim: int | None = None  # default: 2 * head_k_dim
+    n_v_heads: int | None = None  # grouped value heads (several v heads share one q/k head)
     conv_size: int = 4
     allow_neg_eigval: bool = True  # beta in (0, 2) instead of (0, 1)
     gate_norm_eps: float = 1e-5
@@ -86,11 +85,11 @@ class ModelConfig:
     init_std: float = 0.02
     # No default mixers: OmegaConf merges dicts key by key, so a default entry would linger in
     # every config that declares its own mixers.
-    mixers: Dict[str, MixerConfig] = field(default_factory=dict)
-    pattern: List[str] = field(default_factory=list)
-    layer_overrides: Dict[int, str] = field(default_factory=dict)
-    eos_token_id: Optional[int] = None
-    pad_token_id: Optional[int] = None
+    mixers: dict[str, MixerConfig] = field(default_factory=dict)
+    pattern: list[str] = field(default_factory=list)
+    layer_overrides: dict[int, str] = field(default_factory=dict)
+    eos_token_id: int | None = None
+    pad_token_id: int | None = None
 
     def __post_init__(self) -> None:
         self.validate()

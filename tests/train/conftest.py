@@ -26,3 +26,21 @@ def sources(tmp_path: Path, corpus) -> dict[str, dict]:
         "prose": {"type": "local", "paths": [str(tmp_path / "prose.jsonl")], "domain": "prose"},
         "code": {"type": "local", "paths": [str(tmp_path / "code" / "*.txt")], "domain": "python"},
     }
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """A small prepared demo corpus (every available domain, ~120 kB each, vocab 8192), built once."""
+    import subprocess
+    import sys
+
+    from train_helpers import DEMO_CAPS
+
+    path = tmp_path_factory.mktemp("demo") / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "train.prepare", "data=demo", f"data.path={path}", "progress=false", *DEMO_CAPS,
+         f"hydra.run.dir={path.parent / 'hydra'}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return path

@@ -1,0 +1,159 @@
+"""The training loop: learning, exact resume, preemption, and bad configs — on CPU, in subprocesses."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+from train_helpers import losses, records, run_train, train_command
+
+from models import load_pretrained
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["tiny_transformer", "tiny_hybrid", "tiny_rnn"])
+def test_each_architecture_learns_the_demo_corpus(tmp_path, demo_data, model: str) -> None:
+    run = tmp_path / "run"
+    done = run_train(run, demo_data, f"model={model}", "trainer.max_steps=60", "optim.lr=3e-3",
+                     "schedule.warmup_steps=5", "trainer.checkpoint_interval=0", "trainer.eval_batches=4")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = records(run)
+    start = next(r for r in log if r.get("event") == "start")
+    first_loss, val_loss = losses(run)[1], log[-2]["val_loss"]
+    assert first_loss > 8.5  # ln(8192) = 9.01 at init
+    assert val_loss < first_loss - 2.0, (first_loss, val_loss)  # clearly learned, not noise
+    assert len(start["first_batch_sha256"]) == 64
+    model_out = load_pretrained(run / "final")
+    assert model_out.cfg.name == model and (run / "final" / "tokenizer.json").is_file()
+
+
+def test_every_architecture_sees_the_same_first_batch(tmp_path, demo_data) -> None:
+    hashes = set()
+    for model in ("tiny_transformer", "tiny_rnn"):
+        done = run_train(tmp_path / model, demo_data, f"model={model}", "trainer.max_steps=1")
+        assert done.returncode == 0, done.stderr
+        hashes.add(records(tmp_path / model)[0]["first_batch_sha256"])
+    assert len(hashes) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_two_fsdp2_ranks_match_one_rank(tmp_path, demo_data) -> None:
+    """FSDP2 over 2 gloo ranks vs the plain module: same losses to 1e-5 relative (fp32; only the
+    order of floating-point reductions differs)."""
+    common = [
+        "model=tiny_hybrid",
+        "trainer.max_steps=4",
+        "trainer.micro_batch_size=2",
+        "trainer.checkpoint_interval=2",
+    ]
+    one = run_train(tmp_path / "one", demo_data, *common)
+    two = run_train(tmp_path / "two", demo_data, *common, ranks=2)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert a.keys() == b.keys() == {1, 2, 3, 4}
+    for step in a:
+        assert b[step] == pytest.approx(a[step], rel=1e-5)
+    assert (tmp_path / "two" / "final" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tmp_path, demo_data) -> None:
+    common = [
+        "model=tiny_hybrid",
+        "trainer.max_steps=10",
+        "trainer.checkpoint_interval=3",
+        "trainer.deterministic=true",
+    ]
+    done = run_train(tmp_path / "straight", demo_data, *common)
+    assert done.returncode == 0, done.stderr
+    reference = losses(tmp_path / "straight")
+
+    run = tmp_path / "killed"
+    process = subprocess.Popen(
+        train_command(run, demo_data, common), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "checkpoints" / "step_000006").exists():
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert (run / "checkpoints" / "step_000006").exists()
+    resumed = run_train(run, demo_data, *common)
+    assert resumed.returncode == 0, resumed.stderr
+    assert any(r.get("event") == "resumed" for r in records(run))
+    assert losses(run) == reference  # bit-exact: fp32, deterministic, same batches
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, demo_data) -> None:
+    run = tmp_path / "run"
+    common = ["model=tiny_transformer", "trainer.max_steps=400", "trainer.checkpoint_interval=0"]
+    process = subprocess.Popen(
+        train_command(run, demo_data, common), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "metrics.jsonl").exists() and len(losses(run)) >= 3):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 75
+    saved = sorted((run / "checkpoints").glob("step_*"))
+    assert len(saved) == 1
+    step = int(saved[0].name.split("_")[1])
+    done = run_train(
+        run, demo_data, *common[:1], f"trainer.max_steps={step + 2}", "trainer.checkpoint_interval=0"
+    )
+    assert done.returncode == 0, done.stderr
+    assert max(losses(run)) == step + 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=tiny_mamba"], "Could not find 'model/tiny_mamba'"),
+        (["trainer.global_batch_tokens=1000"], "not a multiple of seq_len"),
+        (["trainer.micro_batch_size=3"], "does not split into micro-batches"),
+        (["model.vocab_size=1000"], "model vocab_size 1000 is smaller"),
+        (["trainer.precision=fp8"], "trainer.precision='fp8'"),
+        (["trainer.max_tokens=100"], "exactly one of trainer.max_steps"),
+    ],
+)
+def test_bad_configs_fail_with_one_clear_line(
+    tmp_path, demo_data, overrides: list[str], message: str
+) -> None:
+    done = run_train(tmp_path / "run", demo_data, "trainer.max_steps=1", *overrides)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_missing_data_fails_with_one_clear_line(tmp_path) -> None:
+    missing = tmp_path / "nowhere"
+    done = run_train(tmp_path / "run", missing, "data=local_example", "trainer.max_steps=1", caps=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("error:") and done.stderr.strip().count("\n") == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_without_touching_the_last_checkpoint(tmp_path, demo_data) -> None:
+    run = tmp_path / "run"
+    done = run_train(run, demo_data, "trainer.max_steps=2", "trainer.checkpoint_interval=2")
+    assert done.returncode == 0, done.stderr
+    before = {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints" / "step_000002").iterdir()}
+    # An infinite learning rate makes the weights non-finite after one update: the next loss is NaN.
+    blown = run_train(run, demo_data, "trainer.max_steps=6", "optim.lr=inf", "trainer.resume=never")
+    assert blown.returncode == 1, blown.stderr
+    assert blown.stderr.strip().startswith("error: loss is nan at step"), blown.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints" / "step_000002").iterdir()}
+    assert after == before
+
+
+def test_wandb_offline_logs_beside_metrics_jsonl(tmp_path, demo_data) -> None:
+    run = tmp_path / "run"
+    done = run_train(run, demo_data, "trainer.max_steps=2", "logger=wandb", "logger.mode=offline")
+    assert done.returncode == 0, done.stderr
+    assert list((run / "wandb").glob("offline-run-*")), "no offline wandb run written"
+    assert sorted(losses(run)) == [1, 2]

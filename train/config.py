@@ -1,0 +1,82 @@
+"""Typed configuration of `python -m train`, registered with Hydra so YAML and overrides are checked.
+
+Groups (`conf/`): model (`models.config.ModelConfig`), data (`train.data_config.DataConfig`), optim,
+schedule (`train.recipe`), trainer, logger, plus experiment / launcher / debug files that only
+override keys of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from models.config import ModelConfig
+from train.data_config import DataConfig
+from train.recipe import OptimConfig, ScheduleConfig
+
+PRECISIONS = ("bf16", "fp32")
+
+
+@dataclass
+class TrainerConfig:
+    """The loop: batch geometry, length, stability knobs, intervals, and parallelism options."""
+
+    global_batch_tokens: int = 4 * 1024 * 1024  # tokens per optimizer step, whatever the world size
+    seq_len: int = 8192
+    micro_batch_size: int = 1  # sequences per rank per forward/backward
+    max_steps: int | None = None  # stop after this many steps...
+    max_tokens: int | None = None  # ...or this many tokens (exactly one of the two)
+    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
+    z_loss: float = 1e-5  # weight of logsumexp(logits)^2 (PaLM); 0 disables it
+    precision: str = "bf16"  # bf16: FSDP2 mixed precision / autocast; fp32: exact and deterministic
+    seed: int = 0  # model init and the data order
+    doc_masking: bool = False  # keep attention and recurrence inside each document
+    log_interval: int = 10
+    eval_interval: int = 0  # validation loss every N steps (0: only at the end)
+    eval_batches: int = 8  # validation batches per evaluation
+    checkpoint_interval: int = 500  # 0: no intermediate checkpoints
+    keep_last: int = 2  # checkpoints kept on disk
+    resume: str = "auto"  # auto: newest complete checkpoint in the run dir; never; or a checkpoint path
+    compile: bool = False  # torch.compile each block
+    activation_checkpointing: bool = False  # recompute each block in backward
+    deterministic: bool = False  # torch deterministic algorithms (CPU/fp32 runs are then bit-exact)
+    device: str = "auto"  # auto: cuda when available, else cpu
+    peak_flops: float | None = None  # per device, for MFU; default: known GPUs, measured on CPU
+    progress: bool = True
+    crash_on_nan: bool = True
+
+
+@dataclass
+class LoggerConfig:
+    """Where metrics go besides the always-written `metrics.jsonl`: nothing, or Weights & Biases."""
+
+    name: str = "none"  # none | wandb
+    project: str = "hybridzoo"
+    entity: str | None = None
+    mode: str = "offline"  # online | offline | disabled
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainConfig:
+    """Everything one run needs; `run_name` and `output_dir` default from Hydra's job."""
+
+    model: ModelConfig = MISSING
+    data: DataConfig = MISSING
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    run_name: str = "${model.name}"
+    output_dir: str = "${hydra:runtime.output_dir}"
+
+
+def register_configs() -> None:
+    """Register the schemas (`train_schema` for `conf/train.yaml`, and the data schemas)."""
+    from train.data_config import register_configs as register_data_configs
+
+    register_data_configs()
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)

@@ -1,0 +1,99 @@
+"""Process groups and parallelism, applied from outside the model (torchtitan style).
+
+`torchrun` starts the ranks and sets RANK / WORLD_SIZE / LOCAL_RANK; a plain `python -m train` is a
+world of one. Several ranks shard every block with FSDP2 `fully_shard` (nccl on CUDA, gloo on CPU,
+which is how the tests run two ranks); one rank trains the plain module. Activation checkpointing
+and `torch.compile` wrap each block, so the model code knows nothing of training.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the ranks."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_world(device: str = "auto") -> World:
+    """Join the process group torchrun describes (if any) and pick this rank's device."""
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return World(rank, world_size, local_rank, dev)
+
+
+def close_world(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()
+
+
+def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The mean of `value` over ranks (a copy; the input is untouched)."""
+    value = value.detach().clone()
+    if world.distributed:
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+        value /= world.world_size
+    return value
+
+
+def broadcast_object(obj, world: World):
+    """Rank 0's `obj` on every rank."""
+    if not world.distributed:
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def parallelize(
+    model: nn.Module, world: World, *, bf16: bool, compile: bool, checkpointing: bool
+) -> nn.Module:
+    """Wrap each block with activation checkpointing and/or compile, then FSDP2 when distributed."""
+    for index, block in enumerate(model.blocks):
+        if checkpointing:
+            block = checkpoint_wrapper(block)
+        if compile:
+            block.compile()
+        model.blocks[index] = block
+    if world.distributed:
+        policy = MixedPrecisionPolicy(
+            param_dtype=torch.bfloat16 if bf16 else torch.float32, reduce_dtype=torch.float32
+        )
+        for block in model.blocks:
+            fully_shard(block, mp_policy=policy)
+        fully_shard(model, mp_policy=policy)
+    return model

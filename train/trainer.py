@@ -1,0 +1,285 @@
+"""The training loop shared by every architecture.
+
+One optimizer step consumes `global_batch_tokens` tokens, whatever the world size: each rank takes
+its slice of the global batch (`train.data.TrainBatches`) in micro-batches and accumulates
+gradients. Losses are normalised by the tokens of the whole step, so gradients do not depend on how
+the batch is split. The loss is cross-entropy plus PaLM's z-loss `z * logsumexp(logits)^2`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from tqdm import tqdm
+
+from models import build_model
+from models.summary import summarize
+from train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
+from train.config import PRECISIONS, TrainConfig
+from train.data import TokenSequences, TrainBatches, check_tokenizer_compatible, validation_batches
+from train.data_config import PrepareConfig
+from train.distributed import World, all_reduce_mean, barrier, broadcast_object, parallelize
+from train.metrics import MetricsLogger, peak_flops, peak_memory_gb
+from train.recipe import build_optimizer, build_scheduler
+
+PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: a checkpoint was saved on SIGTERM/SIGUSR1; requeue the job
+
+
+class Preempted(Exception):
+    """Raised after a signal-triggered checkpoint; the entry point exits with PREEMPTED_EXIT_CODE."""
+
+
+def plan_steps(cfg: TrainConfig, world: World) -> tuple[int, int, int]:
+    """(global batch in sequences, micro-batches per rank per step, max steps); checks divisibility."""
+    t = cfg.trainer
+    if t.precision not in PRECISIONS:
+        raise ValueError(f"trainer.precision={t.precision!r}: use one of {PRECISIONS}.")
+    if t.global_batch_tokens % t.seq_len:
+        raise ValueError(
+            f"trainer.global_batch_tokens={t.global_batch_tokens} is not a multiple of seq_len={t.seq_len}; "
+            "make the batch a whole number of sequences."
+        )
+    sequences = t.global_batch_tokens // t.seq_len
+    per_step = t.micro_batch_size * world.world_size
+    if sequences % per_step:
+        raise ValueError(
+            f"the global batch of {sequences} sequences does not split into micro-batches of "
+            f"{t.micro_batch_size} on {world.world_size} rank(s); make global_batch_tokens / seq_len a "
+            f"multiple of micro_batch_size x world size ({per_step})."
+        )
+    if (t.max_steps is None) == (t.max_tokens is None):
+        raise ValueError("set exactly one of trainer.max_steps and trainer.max_tokens.")
+    max_steps = t.max_steps if t.max_steps is not None else math.ceil(t.max_tokens / t.global_batch_tokens)
+    if max_steps < 1:
+        raise ValueError(f"the run has {max_steps} steps; raise trainer.max_steps or trainer.max_tokens.")
+    return sequences, sequences // per_step, max_steps
+
+
+def prepare_data(cfg: TrainConfig, world: World) -> Path:
+    """Build (or reuse) the prepared dataset on rank 0; every rank gets its path."""
+    path = None
+    if world.is_main:
+        from train.build_dataset import build_dataset
+
+        path = build_dataset(PrepareConfig(data=cfg.data, progress=cfg.trainer.progress))
+    barrier(world)
+    return Path(broadcast_object(str(path) if path else None, world))
+
+
+def loss_terms(
+    logits: torch.Tensor, labels: torch.Tensor, z_weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy and summed z-loss over the tokens of one micro-batch, in fp32."""
+    logits = logits.float().flatten(0, 1)
+    ce = F.cross_entropy(logits, labels.flatten(), reduction="sum")
+    z = z_weight * logits.logsumexp(-1).square().sum() if z_weight else logits.new_zeros(())
+    return ce, z
+
+
+def batch_fingerprint(batches: TrainBatches, step: int) -> str:
+    """sha256 of the token ids of global batch `step`: equal across runs that saw the same data."""
+    ids = batches.global_sequence_ids(step)
+    tokens = batches.dataset.gather(np.asarray(ids))["input_ids"].numpy()
+    return hashlib.sha256(tokens.tobytes()).hexdigest()
+
+
+class Trainer:
+    """Builds model, optimizer, data and logger from a `TrainConfig`, then runs `fit()`."""
+
+    def __init__(self, cfg: TrainConfig, world: World) -> None:
+        self.cfg, self.world, t = cfg, world, cfg.trainer
+        self.run_dir = Path(cfg.output_dir)
+        self.global_sequences, self.accumulation, self.max_steps = plan_steps(cfg, world)
+        if t.deterministic:
+            torch.use_deterministic_algorithms(True)
+        self.data_path = prepare_data(cfg, world)
+        dataset = TokenSequences(self.data_path, t.seq_len)
+        check_tokenizer_compatible(dataset.manifest, cfg.model.vocab_size)
+        self.batches = TrainBatches(dataset, self.global_sequences, t.seed, world.rank, world.world_size)
+        torch.manual_seed(t.seed)
+        model = build_model(cfg.model, device=world.device)
+        self.bf16 = t.precision == "bf16"
+        self.model = parallelize(
+            model, world, bf16=self.bf16, compile=t.compile, checkpointing=t.activation_checkpointing
+        )
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.max_steps)
+        self.step, self.tokens_seen = 0, 0
+        self.flops_per_token = summarize(cfg.model, t.seq_len)["flops_per_token"]
+        self.peak_flops = peak_flops(world.device, t.peak_flops)
+        self.signal_received: int | None = None
+        self.logger = MetricsLogger(
+            self.run_dir,
+            cfg.logger,
+            cfg.run_name,
+            OmegaConf.to_container(OmegaConf.structured(cfg)),
+            world.is_main,
+        )
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    @property
+    def checkpoint_root(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def maybe_resume(self) -> None:
+        resume = self.cfg.trainer.resume
+        if resume == "never":
+            return
+        path = (
+            Path(resume) if resume != "auto" else next(reversed(checkpoint_dirs(self.checkpoint_root)), None)
+        )
+        if path is None:
+            return
+        state = load_checkpoint(path, self.model, self.optimizer, self.world)
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.batches.load_state_dict(state["data"])
+        self.step, self.tokens_seen = state["step"], state["tokens_seen"]
+        self.logger.log({"event": "resumed", "checkpoint": str(path)}, self.step)
+
+    def save(self) -> Path:
+        loop_state = {
+            "step": self.step,
+            "tokens_seen": self.tokens_seen,
+            "scheduler": self.scheduler.state_dict(),
+            "data": self.batches.state_dict(),
+        }
+        return save_checkpoint(
+            self.checkpoint_root,
+            self.step,
+            self.model,
+            self.optimizer,
+            loop_state,
+            self.world,
+            self.cfg.trainer.keep_last,
+        )
+
+    def export(self) -> Path:
+        """The final weights in the pretrained format (config.yaml, model.safetensors, tokenizer.json)."""
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        state = get_model_state_dict(self.model, options=options)
+        out = self.run_dir / "final"
+        if self.world.is_main:
+            plain = build_model(self.cfg.model, device="cpu")
+            plain.load_state_dict(state)
+            plain.save_pretrained(str(out), tokenizer_file=str(self.data_path / "tokenizer.json"))
+        barrier(self.world)
+        return out
+
+    # --- the loop ------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame) -> None:
+        self.signal_received = signum
+
+    def _autocast(self):
+        # FSDP2 casts parameters itself; a single rank uses autocast for bf16 compute.
+        if self.bf16 and not self.world.distributed:
+            return torch.autocast(self.world.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_step(self) -> dict[str, float]:
+        """One optimizer step over this rank's slice of global batch `self.step`."""
+        t = self.cfg.trainer
+        batch = {k: v.to(self.world.device) for k, v in self.batches.batch(self.step).items()}
+        tokens_per_rank = batch["labels"].numel()
+        ce_total = torch.zeros((), device=self.world.device)
+        z_total = torch.zeros((), device=self.world.device)
+        for micro in range(self.accumulation):
+            rows = slice(micro * t.micro_batch_size, (micro + 1) * t.micro_batch_size)
+            doc_ids = batch["doc_ids"][rows] if t.doc_masking else None
+            if self.world.distributed:
+                self.model.set_requires_gradient_sync(micro == self.accumulation - 1)
+            with self._autocast():
+                logits = self.model(batch["input_ids"][rows], doc_ids=doc_ids)
+            ce, z = loss_terms(logits, batch["labels"][rows], t.z_loss)
+            ((ce + z) / tokens_per_rank).backward()
+            ce_total += ce.detach()
+            z_total += z.detach()
+        grad_norm = self._clip_gradients()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.tokens_seen += t.global_batch_tokens
+        loss = all_reduce_mean(ce_total / tokens_per_rank, self.world).item()
+        return {"loss": loss, "z_loss": all_reduce_mean(z_total / tokens_per_rank, self.world).item(),
+                "grad_norm": grad_norm}  # fmt: skip
+
+    def _clip_gradients(self) -> float:
+        max_norm = self.cfg.trainer.grad_clip or float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
+            norm = norm.full_tensor()
+        return float(norm)
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean cross-entropy over the first `eval_batches` validation batches (every rank: all of them)."""
+        t = self.cfg.trainer
+        self.model.eval()
+        ce, count = 0.0, 0
+        batches = validation_batches(self.data_path, t.seq_len, t.micro_batch_size)
+        for _, batch in zip(range(t.eval_batches), batches):
+            batch = {k: v.to(self.world.device) for k, v in batch.items()}
+            with self._autocast():
+                logits = self.model(batch["input_ids"], doc_ids=batch["doc_ids"] if t.doc_masking else None)
+            ce += loss_terms(logits, batch["labels"], 0.0)[0].item()
+            count += batch["labels"].numel()
+        self.model.train()
+        return ce / max(count, 1)
+
+    def fit(self) -> int:
+        """Train to `max_steps` (resuming if asked), export, and return the process exit code."""
+        t, world = self.cfg.trainer, self.world
+        for signum in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(signum, self._on_signal)
+        self.maybe_resume()
+        if self.step == 0:
+            self.logger.log({"event": "start", "first_batch_sha256": batch_fingerprint(self.batches, 0),
+                             "flops_per_token": self.flops_per_token, "max_steps": self.max_steps}, 0)  # fmt: skip
+        bar = tqdm(total=self.max_steps, initial=self.step, disable=not (t.progress and world.is_main),
+                   desc=self.cfg.run_name, dynamic_ncols=True, file=sys.stderr)  # fmt: skip
+        window_start, window_steps = time.perf_counter(), 0
+        self.model.train()
+        while self.step < self.max_steps:
+            metrics = self.train_step()
+            window_steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}")
+            if not math.isfinite(metrics["loss"]) and t.crash_on_nan:
+                raise FloatingPointError(
+                    f"loss is {metrics['loss']} at step {self.step}; lower optim.lr or raise schedule.warmup_steps "
+                    "(the last complete checkpoint is untouched)."
+                )
+            if self.step % t.log_interval == 0 or self.step == self.max_steps:
+                elapsed = time.perf_counter() - window_start
+                tokens_per_s = window_steps * t.global_batch_tokens / elapsed
+                metrics |= {"lr": self.scheduler.get_last_lr()[0], "tokens_seen": self.tokens_seen,
+                            "tokens_per_s": tokens_per_s, "peak_memory_gb": peak_memory_gb(world.device)}  # fmt: skip
+                if self.peak_flops:
+                    metrics["mfu"] = tokens_per_s / world.world_size * self.flops_per_token / self.peak_flops
+                self.logger.log(metrics, self.step)
+                window_start, window_steps = time.perf_counter(), 0
+            if t.eval_interval and self.step % t.eval_interval == 0:
+                self.logger.log({"val_loss": self.validate()}, self.step)
+            stop = broadcast_object(self.signal_received, world) is not None
+            if stop or (t.checkpoint_interval and self.step % t.checkpoint_interval == 0):
+                self.save()
+            if stop:
+                bar.close()
+                self.logger.log({"event": "preempted", "signal": self.signal_received}, self.step)
+                raise Preempted
+        bar.close()
+        self.logger.log({"val_loss": self.validate(), "event": "end"}, self.step)
+        final = self.export()
+        self.logger.log({"event": "exported", "path": str(final)}, self.step)
+        return 0
