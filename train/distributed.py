@@ -36,8 +36,18 @@ class World:
         return self.world_size > 1
 
 
+def _export_slurm_ranks() -> None:
+    """Under SLURM (submitit launcher: one task per GPU) set the variables torchrun would set."""
+    if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    TorchDistributedEnvironment().export()
+
+
 def init_world(device: str = "auto") -> World:
-    """Join the process group torchrun describes (if any) and pick this rank's device."""
+    """Join the process group torchrun (or SLURM) describes, if any, and pick this rank's device."""
+    _export_slurm_ranks()
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())

@@ -1,0 +1,39 @@
+"""`python -m eval models=[A,B,...] corpus=NAME filters=NAME [overrides]`: compare models token by token.
+
+Thin Hydra entry: compose `conf/eval.yaml` (schema `eval.config.EvalConfig`), run
+`eval.pipeline.run_eval`, which writes tokens.parquet, report.md, gaps.csv, summary.json, plots/
+and tokens.html into the Hydra run dir (`hydra.run.dir=...` to choose it). Exit status 1 with one
+line on stderr for any input error (missing model dir, tokenizer mismatch, empty corpus, unknown
+filter, unreadable parquet); nothing of the report is written then.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from eval.config import EvalConfig, register_configs
+
+register_configs()
+
+
+@hydra.main(config_path="../conf", config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from eval.pipeline import run_eval
+
+    try:
+        eval_cfg: EvalConfig = OmegaConf.to_object(cfg)
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        written = run_eval(eval_cfg, out_dir)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(f"report: {written[1]}")
+
+
+if __name__ == "__main__":
+    main()

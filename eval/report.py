@@ -1,0 +1,183 @@
+"""The run directory's outputs: tokens.parquet, report.md, gaps.csv, summary.json, plots/*.png, tokens.html.
+
+Everything is written into a hidden staging directory inside the run dir and moved into place only
+when all of it is complete, so a failure never leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from eval import plots
+from eval.html import tokens_html
+
+OUTPUTS = ("tokens.parquet", "report.md", "gaps.csv", "summary.json", "plots", "tokens.html")
+
+
+@dataclass
+class Results:
+    """Everything the comparison produced; `eval.pipeline` fills it, `write_report` writes it."""
+
+    models: list[str]
+    table: pd.DataFrame  # one row per scored token: categories, window columns, loss_<model>
+    texts: list[str]
+    losses: pd.DataFrame  # filter x model: mean_loss, tokens, documents
+    gaps: pd.DataFrame  # pair x filter (x domain; "all" overall): gap, ci_low, ci_high, tokens
+    upos_gaps: pd.DataFrame  # pair x upos
+    tag_gaps: pd.DataFrame  # pair x fine tag
+    repeat_gaps: pd.DataFrame  # pair x repeat_n
+    regression: pd.DataFrame  # pair x term: coef, se, p_value, CI
+    curves: pd.DataFrame | None = None  # run, step, filter, mean_loss, tokens
+    favoured_tags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+
+def write_report(
+    out_dir: Path, results: Results, html_pair: tuple[str, str], html_max_tokens: int
+) -> list[Path]:
+    """Write all outputs into `out_dir` atomically; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
+    try:
+        results.table.to_parquet(stage / "tokens.parquet", index=False)
+        results.gaps.to_csv(stage / "gaps.csv", index=False)
+        (stage / "plots").mkdir()
+        figures = _plots(stage / "plots", results)
+        (stage / "summary.json").write_text(json.dumps(_summary(results), indent=2, default=str) + "\n")
+        (stage / "report.md").write_text(_markdown(results, figures))
+        a, b = html_pair
+        (stage / "tokens.html").write_text(tokens_html(results.table, results.texts, a, b, html_max_tokens))
+        written = []
+        for name in OUTPUTS:
+            target = out_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            (stage / name).replace(target)
+            written.append(target)
+        return written
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _pair_rows(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    return frame[(frame["model_a"] == a) & (frame["model_b"] == b)]
+
+
+def _pairs(results: Results) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(zip(results.gaps["model_a"], results.gaps["model_b"])))
+
+
+def _plots(directory: Path, results: Results) -> list[Path]:
+    figures = []
+    for a, b in _pairs(results):
+        tag = f"{a}_vs_{b}"
+        overall = _pair_rows(results.gaps, a, b)
+        overall = overall[overall["domain"] == "all"]
+        figures.append(
+            plots.gap_bars(overall, "filter", f"gap {a} − {b} per filter", directory / f"gaps_{tag}.png")
+        )
+        upos = _pair_rows(results.upos_gaps, a, b)
+        if len(upos):
+            figures.append(
+                plots.gap_bars(upos, "upos", f"gap {a} − {b} per POS", directory / f"pos_{tag}.png")
+            )
+        repeats = _pair_rows(results.repeat_gaps, a, b)
+        if len(repeats):
+            figures.append(
+                plots.gap_vs_repeat(repeats, f"gap {a} − {b} vs repeat_n", directory / f"repeat_{tag}.png")
+            )
+    if results.curves is not None and len(results.curves):
+        figures.append(plots.loss_curves(results.curves, directory / "curves.png"))
+    return figures
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict]:
+    return [] if frame is None else json.loads(frame.to_json(orient="records"))
+
+
+def _summary(results: Results) -> dict:
+    table = results.table
+    return {
+        "models": results.models,
+        "tokens": len(table),
+        "documents": int(table["doc_id"].nunique()),
+        "tokens_per_domain": {str(k): int(v) for k, v in table["domain"].value_counts(sort=False).items()},
+        "settings": results.settings,
+        "losses": _records(results.losses),
+        "gaps": _records(results.gaps),
+        "favoured_tags": results.favoured_tags,
+        "regression": _records(results.regression),
+        "curves": _records(results.curves),
+        "notes": results.notes,
+    }
+
+
+def _md(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, floatfmt=".4f") if len(frame) else "(none)"
+
+
+def _markdown(results: Results, figures: list[Path]) -> str:
+    table = results.table
+    lines = [
+        "# Filtered token losses",
+        "",
+        f"Models: {', '.join(results.models)}. {len(table)} tokens in {table['doc_id'].nunique()} documents "
+        f"(domains: {', '.join(map(str, table['domain'].cat.categories))}). Losses in nats; the gap of a pair "
+        "(a, b) is loss_a − loss_b on the same token, so a positive gap means b predicts better. 95% CIs "
+        "resample documents.",
+        "",
+        *[f"- {note}" for note in results.notes],
+        "",
+        "## Mean loss per filter",
+        "",
+        _md(
+            results.losses.pivot_table(
+                index="filter", columns="model", values="mean_loss", sort=False
+            ).reset_index()
+        ),
+        "",
+        "## Paired gaps",
+        "",
+        _md(results.gaps[results.gaps["domain"] == "all"].drop(columns="domain")),
+        "",
+        "## Gaps per domain",
+        "",
+        _md(results.gaps[results.gaps["domain"] != "all"]),
+        "",
+        "## Gaps per part of speech",
+        "",
+        _md(results.upos_gaps),
+        "",
+        "## Gaps per fine tag",
+        "",
+        _md(results.tag_gaps),
+        "",
+        "## Gap against repeat_n",
+        "",
+        _md(results.repeat_gaps),
+        "",
+        "## Regression of the gap (OLS, SEs clustered by document)",
+        "",
+        _md(results.regression),
+        "",
+    ]
+    if results.favoured_tags:
+        lines += [f"Most favoured open-class tags: {', '.join(results.favoured_tags)}.", ""]
+    if results.curves is not None and len(results.curves):
+        lines += ["## Filtered loss over training", "", _md(results.curves), ""]
+    lines += [
+        "## Figures",
+        "",
+        *[f"![{p.stem}](plots/{p.name})" for p in figures],
+        "",
+        "Token view: [tokens.html](tokens.html)",
+        "",
+    ]
+    return "\n".join(lines)

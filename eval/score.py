@@ -1,0 +1,279 @@
+"""Per-token losses (nats) of zoo pretrained dirs and local Hugging Face models over fixed windows.
+
+Windows: every document is scored on its own, preceded by one separator token (`<|endoftext|>`
+by default: our shards and Olmo's end each document with it, so a document start after it is what
+the models saw in training). A document of L tokens is cut into ceil(L / W) windows; token i is a
+target in window i // W at window position i % W, so each token is scored exactly once and sees at
+most W tokens of context (none across a window start: that is why `repeat_n` is recomputed per
+window). Windows are sorted by length and batched, right-padded; causal models ignore the padding.
+
+Precision: bf16 on CUDA, fp32 on CPU; the loss is `cross_entropy(reduction="none")` on the logits,
+cast to fp32 one batch at a time (no log-softmax tensor is kept).
+
+Caching and resume: a model's losses are stored under `cache_dir` keyed by the model (resolved
+path, weight file sizes and mtimes), the token stream, W, the separator and the dtype. While
+scoring, finished batches are checkpointed every `checkpoint_every` batches, so an interrupted run
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+ForwardFn = Callable[[torch.Tensor], torch.Tensor]
+CE_ROWS = 256
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM as a function `input_ids [B, T] -> logits [B, T, V]`, with where it came from."""
+
+    name: str
+    path: Path
+    kind: str  # "zoo" or "hf"
+    forward: ForwardFn
+    vocab_size: int
+    tokenizer_file: Path | None
+    identity: str
+
+
+def model_kind(path: Path) -> str:
+    """`zoo` for a hybridzoo pretrained dir, `hf` for a transformers dir; ValueError otherwise."""
+    if (path / "config.yaml").is_file() and (path / "model.safetensors").is_file():
+        return "zoo"
+    if (path / "config.json").is_file():
+        return "hf"
+    raise ValueError(
+        f"model {str(path)!r} is neither a hybridzoo pretrained dir (config.yaml + model.safetensors) nor a "
+        "Hugging Face model dir (config.json); check the path."
+    )
+
+
+def model_identity(path: Path) -> str:
+    """sha256 over the resolved path and each file's name, size and mtime (cheap, no weight hashing)."""
+    entries = [str(path.resolve())]
+    entries += [
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(path.iterdir()) if p.is_file()
+    ]
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def default_device_dtype() -> tuple[torch.device, torch.dtype]:
+    """bf16 on CUDA, fp32 on CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.bfloat16
+    return torch.device("cpu"), torch.float32
+
+
+def load_model(
+    path: str | os.PathLike, device: torch.device, dtype: torch.dtype, name: str | None = None
+) -> LoadedModel:
+    """Load a zoo pretrained dir or a local HF dir (never from the hub) for inference."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"model directory {str(path)!r} does not exist; check the models= list.")
+    kind = model_kind(path)
+    if kind == "zoo":
+        from models import load_pretrained
+
+        model = load_pretrained(path, device=device, dtype=dtype).eval()
+        forward, vocab = model, model.cfg.vocab_size
+    else:
+        from transformers import AutoModelForCausalLM
+
+        hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True).to(device).eval()
+
+        def forward(input_ids: torch.Tensor, hf=hf) -> torch.Tensor:
+            return hf(input_ids=input_ids, use_cache=False).logits
+
+        vocab = hf.config.vocab_size
+    tokenizer = path / "tokenizer.json"
+    return LoadedModel(
+        name=name or path.name,
+        path=path,
+        kind=kind,
+        forward=forward,
+        vocab_size=int(vocab),
+        tokenizer_file=tokenizer if tokenizer.is_file() else None,
+        identity=model_identity(path),
+    )
+
+
+@dataclass
+class Windows:
+    """The scoring plan for a token table: per row its window; per window its rows and inputs."""
+
+    window: int
+    prefix_id: int
+    inputs: list[np.ndarray]  # per window: input ids [n_w]
+    rows: list[np.ndarray]  # per window: table rows of its targets [n_w]
+    window_index: np.ndarray  # per row: window number within its document
+    window_pos: np.ndarray  # per row: position within the window (= context length - 1)
+    group: np.ndarray  # per row: a global window id (doc, window), for per-window statistics
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(f"{self.window}:{self.prefix_id}".encode())
+        for ids in self.inputs:
+            digest.update(len(ids).to_bytes(8, "little"))
+            digest.update(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
+        return digest.hexdigest()
+
+
+def make_windows(
+    doc_id: np.ndarray, position: np.ndarray, token_id: np.ndarray, window: int, prefix_id: int
+) -> Windows:
+    """Cut documents (rows grouped by `doc_id`, in position order) into windows of `window` targets."""
+    if window < 1:
+        raise ValueError(f"window {window} must be a positive number of tokens.")
+    doc_id, position = np.asarray(doc_id), np.asarray(position, dtype=np.int64)
+    token_id = np.asarray(token_id, dtype=np.int64)
+    window_index, window_pos = position // window, position % window
+    group_key = doc_id.astype(np.int64) * (1 << 32) + window_index
+    starts = np.flatnonzero(np.r_[True, group_key[1:] != group_key[:-1]])
+    bounds = np.r_[starts, len(token_id)]
+    inputs, rows = [], []
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        first = prefix_id if window_pos[a] == 0 and window_index[a] == 0 else int(token_id[a - 1])
+        inputs.append(np.r_[first, token_id[a : b - 1]])
+        rows.append(np.arange(a, b))
+    group = np.repeat(np.arange(len(starts)), np.diff(bounds))
+    return Windows(
+        window, prefix_id, inputs, rows, window_index.astype(np.int32), window_pos.astype(np.int32), group
+    )
+
+
+def batches(windows: Windows, batch_size: int) -> list[np.ndarray]:
+    """Window indices per batch: longest first, so padding stays small."""
+    order = np.argsort([-len(x) for x in windows.inputs], kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _batch_tensors(windows: Windows, idx: np.ndarray, token_id: np.ndarray, device: torch.device):
+    lengths = [len(windows.inputs[i]) for i in idx]
+    T = max(lengths)
+    inputs = np.full((len(idx), T), windows.prefix_id, dtype=np.int64)
+    targets = np.full((len(idx), T), -100, dtype=np.int64)
+    for row, i in enumerate(idx):
+        n = lengths[row]
+        inputs[row, :n] = windows.inputs[i]
+        targets[row, :n] = token_id[windows.rows[i]]
+    return torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
+
+
+@torch.inference_mode()
+def token_losses(
+    forward: ForwardFn,
+    windows: Windows,
+    token_id: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    progress: str | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 50,
+) -> np.ndarray:
+    """Loss in nats of every row's token given its window's prefix, float32 [N]."""
+    losses = np.full(len(token_id), np.nan, dtype=np.float32)
+    plan = batches(windows, batch_size)
+    done = _load_partial(checkpoint, losses) if checkpoint else 0
+    for step, idx in enumerate(tqdm(plan, desc=progress, disable=progress is None, initial=done), start=0):
+        if step < done:
+            continue
+        inputs, targets = _batch_tensors(windows, idx, token_id, device)
+        logits = forward(inputs)  # [B, T, V]
+        loss = row_losses(logits.flatten(0, 1), targets.flatten()).view(targets.shape).cpu().numpy()
+        for row, i in enumerate(idx):
+            losses[windows.rows[i]] = loss[row, : len(windows.rows[i])]
+        if checkpoint and (step + 1) % checkpoint_every == 0 and step + 1 < len(plan):
+            _save_atomic(checkpoint, {"done": np.array(step + 1), "losses": losses})
+    return losses
+
+
+def row_losses(logits: torch.Tensor, targets: torch.Tensor, rows: int = CE_ROWS) -> torch.Tensor:
+    """cross_entropy(reduction="none") of logits [N, V] against targets [N] (-100: 0), fp32 [N].
+
+    Done `rows` rows at a time: the fp32 cast of bf16 logits stays small on GPU, and on CPU the
+    log-softmax scratch stays in cache instead of making another [N, V] pass through memory.
+    """
+    out = torch.empty(targets.shape, dtype=torch.float32, device=logits.device)
+    for start in range(0, len(targets), rows):
+        part = slice(start, start + rows)
+        out[part] = F.cross_entropy(logits[part].float(), targets[part], reduction="none")
+    return out
+
+
+@torch.inference_mode()
+def bare_forward(
+    forward: ForwardFn, windows: Windows, token_id: np.ndarray, batch_size: int, device: torch.device
+) -> float:
+    """Seconds for the forward passes alone over the same batches (the benchmark's baseline)."""
+    start = time.perf_counter()
+    for idx in batches(windows, batch_size):
+        inputs, _ = _batch_tensors(windows, idx, token_id, device)
+        forward(inputs)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def cached_losses(
+    model: LoadedModel,
+    windows: Windows,
+    token_id: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    cache_dir: Path | None,
+) -> np.ndarray:
+    """`token_losses`, read from / written to the per-model cache when `cache_dir` is set."""
+    if cache_dir is None:
+        return token_losses(model.forward, windows, token_id, batch_size, device, progress=model.name)
+    key = hashlib.sha256(json.dumps([model.identity, windows.fingerprint, str(dtype)]).encode()).hexdigest()[
+        :32
+    ]
+    final, partial = cache_dir / f"losses-{key}.npy", cache_dir / f"losses-{key}.partial.npz"
+    if final.is_file():
+        losses = np.load(final)
+        if losses.shape == (len(token_id),):
+            return losses
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    losses = token_losses(model.forward, windows, token_id, batch_size, device, model.name, partial)
+    _save_atomic(final, losses)
+    partial.unlink(missing_ok=True)
+    return losses
+
+
+def _load_partial(path: Path, losses: np.ndarray) -> int:
+    if not path.is_file():
+        return 0
+    try:
+        with np.load(path) as saved:
+            if saved["losses"].shape != losses.shape:
+                return 0
+            losses[:] = saved["losses"]
+            return int(saved["done"])
+    except (OSError, ValueError, KeyError):
+        return 0  # a damaged checkpoint only costs recomputation
+
+
+def _save_atomic(path: Path, data: np.ndarray | dict[str, np.ndarray]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **data) if isinstance(data, dict) else np.save(f, data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

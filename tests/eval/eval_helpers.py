@@ -1,0 +1,45 @@
+"""Shared test material for the eval tests: handcrafted texts, a BPE trained here, tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from models import build_model, load_model_config
+
+EOS = "<|endoftext|>"
+PROSE = (
+    "The old man walked slowly to the river. He said that there is a boat (a small one) near the bank. "
+    "The old man walked slowly back home, and she quickly followed him."
+)
+PYTHON = 'def area(width, height):\n    return [width * height, {"w": width}]\n\nprint(area(2, 3))\n'
+HTML = '<div class="box"><p>Hello <br> world</p><img src="a.png"/></div>\n'
+LATEX = "\\begin{itemize}\n\\item First point $x^{2}$\n\\end{itemize}\n"
+TEXTS = [PROSE, PYTHON, HTML, LATEX]
+DOMAINS = ["prose", "python", "html", "latex"]
+
+
+def train_tokenizer(vocab_size: int = 400) -> Tokenizer:
+    """Byte-level BPE (GPT-2 pre-tokenisation) trained on the handcrafted texts, EOS id 0."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(TEXTS * 3, trainer)
+    return tok
+
+
+def save_tiny(path: Path, arch: str, tokenizer_file: Path | None, seed: int = 0) -> Path:
+    """A random tiny zoo model (2 layers, vocab 512) in the pretrained format."""
+    cfg = load_model_config(
+        arch, ["n_layers=2", "vocab_size=512", *(["pattern=[gdn,attn]"] if arch == "tiny_hybrid" else [])]
+    )
+    torch.manual_seed(seed)
+    build_model(cfg).save_pretrained(
+        str(path), tokenizer_file=str(tokenizer_file) if tokenizer_file else None
+    )
+    return path

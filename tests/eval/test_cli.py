@@ -1,0 +1,88 @@
+"""`python -m eval` end to end on tiny random zoo models, and its answers to bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from eval_helpers import DOMAINS, TEXTS, save_tiny, train_tokenizer
+
+OUTPUTS = ["tokens.parquet", "report.md", "gaps.csv", "summary.json", "plots", "tokens.html"]
+pytestmark = pytest.mark.slow
+
+
+def corpus_files(root: Path) -> list[str]:
+    """Overrides selecting a `sources` corpus of the handcrafted texts (one .txt per document), given as
+    a user config directory on Hydra's search path, the way users add their own corpora."""
+    lines = ["defaults:", "  - corpus_schema", "  - _self_", "name: handcrafted", "type: sources", "sources:"]
+    for text, domain in zip(TEXTS, DOMAINS):
+        (root / f"{domain}.txt").write_text(text)
+        lines.append(f"  {domain}: {{type: local, paths: ['{root / f'{domain}.txt'}'], domain: {domain}}}")
+    (root / "conf" / "corpus").mkdir(parents=True, exist_ok=True)
+    (root / "conf" / "corpus" / "handcrafted.yaml").write_text("\n".join(lines) + "\n")
+    return [f"hydra.searchpath=[file://{root / 'conf'}]", "corpus=handcrafted"]
+
+
+def run_eval(tmp_path: Path, models: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "eval", f"models=[{','.join(map(str, models))}]", *corpus_files(tmp_path),
+            "score.window=64", "report.n_boot=100", f"cache_dir={tmp_path / 'cache'}", "progress=false",
+            f"hydra.run.dir={out}", *extra]  # fmt: skip
+    return subprocess.run(args, capture_output=True, text=True, cwd=Path(__file__).parents[2]), out
+
+
+def test_cli_end_to_end_with_curves(tmp_path, tiny_models) -> None:
+    steps = tmp_path / "ckpt"
+    for step in (100, 200):
+        shutil.copytree(tiny_models["transformer"], steps / f"step_{step}")
+    models = [tiny_models["transformer"], tiny_models["hybrid"]]
+    proc, out = run_eval(tmp_path, models, f"+curves.t=['{steps}/step_*']", "filters.favoured.min_count=1")
+    assert proc.returncode == 0, proc.stderr
+    assert all((out / name).exists() for name in OUTPUTS)
+    tokens = pd.read_parquet(out / "tokens.parquet")
+    assert {"loss_transformer", "loss_hybrid", "window", "window_pos", "repeat_n_doc", "upos"} <= set(
+        tokens.columns
+    )
+    assert tokens["loss_transformer"].notna().all() and len(tokens) == tokens.groupby("doc_id").size().sum()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["models"] == ["transformer", "hybrid"] and summary["tokens"] == len(tokens)
+    assert {g["filter"] for g in summary["gaps"]} >= {"all", "content & no_copy", "top_favoured_no_copy"}
+    assert sorted({c["step"] for c in summary["curves"]}) == [100, 200]
+    pngs = {p.name for p in (out / "plots").glob("*.png")}
+    assert {"gaps_transformer_vs_hybrid.png", "pos_transformer_vs_hybrid.png", "curves.png"} <= pngs
+    gaps = pd.read_csv(out / "gaps.csv")
+    assert set(gaps["domain"]) == {"all", *DOMAINS}
+    assert "## Regression of the gap" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "case", ["missing_model", "tokenizer_mismatch", "empty_corpus", "unknown_filter", "corrupt_parquet"]
+)
+def test_bad_input_one_line_nonzero_nothing_written(tmp_path, tiny_models, case: str) -> None:
+    models, extra = [tiny_models["transformer"], tiny_models["hybrid"]], []
+    if case == "missing_model":
+        models[1] = tmp_path / "no_such_model"
+    elif case == "tokenizer_mismatch":
+        other = tmp_path / "other_tok.json"
+        train_tokenizer(vocab_size=300).save(str(other))
+        models[1] = save_tiny(tmp_path / "other", "tiny_transformer", other)
+    elif case == "empty_corpus":
+        extra = ["corpus.max_chars_per_doc=0", "corpus.max_docs_per_domain=0"]
+    elif case == "unknown_filter":
+        extra = ["filters.use=[all,contnet]"]
+    else:
+        (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
+        extra = [f"filters.favoured.reference={tmp_path / 'bad.parquet'}"]
+    proc, out = run_eval(tmp_path, models, *extra)
+    expected = {"missing_model": "does not exist", "tokenizer_mismatch": "tokenizer mismatch",
+                "empty_corpus": "no non-empty document", "unknown_filter": "unknown filter 'contnet'",
+                "corrupt_parquet": "cannot read the reference"}[case]  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
+    assert not any((out / name).exists() for name in OUTPUTS)
