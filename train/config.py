@@ -1,8 +1,8 @@
 """Typed configuration of `python -m train`, registered with Hydra so YAML and overrides are checked.
 
 Groups (`conf/`): model (`models.config.ModelConfig`), data (`train.data_config.DataConfig`), optim,
-schedule (`train.recipe`), trainer, logger, plus experiment / launcher / debug files that only
-override keys of these.
+schedule (`train.recipe`), trainer, logger, paths, plus experiment / launcher / sweep / debug files
+that only override keys of these (or of `hydra`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ class TrainerConfig:
     log_interval: int = 10
     eval_interval: int = 0  # validation loss every N steps (0: only at the end)
     eval_batches: int = 8  # validation batches per evaluation
+    # Filtered validation losses at every evaluation (eval.inloop.FilteredLoss), e.g.
+    # [all, content, function, "content & no_copy"]; the validation set is annotated once at start.
+    filtered_eval: list[str] = field(default_factory=list)
+    filtered_eval_window: int = 512
     checkpoint_interval: int = 500  # 0: no intermediate checkpoints
     keep_last: int = 2  # checkpoints kept on disk
     resume: str = "auto"  # auto: newest complete checkpoint in the run dir; never; or a checkpoint path
@@ -61,6 +65,14 @@ class LoggerConfig:
 
 
 @dataclass
+class PathsConfig:
+    """Roots of the run directories (Hydra's run and sweep dirs are built from them)."""
+
+    runs: str = "runs"
+    multirun: str = "multirun"
+
+
+@dataclass
 class TrainConfig:
     """Everything one run needs; `run_name` and `output_dir` default from Hydra's job."""
 
@@ -70,6 +82,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
     run_name: str = "${model.name}"
     output_dir: str = "${hydra:runtime.output_dir}"
 

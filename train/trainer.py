@@ -119,6 +119,13 @@ class Trainer:
         self.flops_per_token = summarize(cfg.model, t.seq_len)["flops_per_token"]
         self.peak_flops = peak_flops(world.device, t.peak_flops)
         self.signal_received: int | None = None
+        self.filtered_loss = None
+        if t.filtered_eval:
+            from eval.inloop import FilteredLoss
+
+            self.filtered_loss = FilteredLoss.from_dataset(
+                str(self.data_path), filters=list(t.filtered_eval), window=t.filtered_eval_window
+            )
         self.logger = MetricsLogger(
             self.run_dir,
             cfg.logger,
@@ -221,6 +228,13 @@ class Trainer:
             norm = norm.full_tensor()
         return float(norm)
 
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss, plus the filtered losses when `trainer.filtered_eval` names filters."""
+        metrics = {"val_loss": self.validate()}
+        if self.filtered_loss is not None:
+            metrics |= self.filtered_loss(self.model)
+        return metrics
+
     @torch.no_grad()
     def validate(self) -> float:
         """Mean cross-entropy over the first `eval_batches` validation batches (every rank: all of them)."""
@@ -237,8 +251,14 @@ class Trainer:
         self.model.train()
         return ce / max(count, 1)
 
-    def fit(self) -> int:
-        """Train to `max_steps` (resuming if asked), export, and return the process exit code."""
+    def fit(self) -> None:
+        """Train to `max_steps` (resuming if asked) and export; the logger (and wandb) always closes."""
+        try:
+            self._fit()
+        finally:
+            self.logger.close()
+
+    def _fit(self) -> None:
         t, world = self.cfg.trainer, self.world
         for signum in (signal.SIGTERM, signal.SIGUSR1):
             signal.signal(signum, self._on_signal)
@@ -270,7 +290,7 @@ class Trainer:
                 self.logger.log(metrics, self.step)
                 window_start, window_steps = time.perf_counter(), 0
             if t.eval_interval and self.step % t.eval_interval == 0:
-                self.logger.log({"val_loss": self.validate()}, self.step)
+                self.logger.log(self.evaluate(), self.step)
             stop = broadcast_object(self.signal_received, world) is not None
             if stop or (t.checkpoint_interval and self.step % t.checkpoint_interval == 0):
                 self.save()
@@ -279,7 +299,6 @@ class Trainer:
                 self.logger.log({"event": "preempted", "signal": self.signal_received}, self.step)
                 raise Preempted
         bar.close()
-        self.logger.log({"val_loss": self.validate(), "event": "end"}, self.step)
+        self.logger.log({**self.evaluate(), "event": "end"}, self.step)
         final = self.export()
         self.logger.log({"event": "exported", "path": str(final)}, self.step)
-        return 0

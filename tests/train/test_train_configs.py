@@ -32,7 +32,7 @@ def compose_train(overrides: list[str]) -> TrainConfig:
 
 
 CASES = [f"{group}={name}" for group in ("model", "data", "optim", "schedule", "trainer", "logger", "launcher",
-                                         "experiment", "debug") for name in options(group)]  # fmt: skip
+                                         "paths", "sweep", "experiment", "debug") for name in options(group)]  # fmt: skip
 
 
 @pytest.mark.parametrize("override", CASES)
@@ -60,7 +60,7 @@ def test_typos_fail_at_compose_time() -> None:
 def test_cli_multirun_over_the_experiment_with_tiny_models(tmp_path: Path, demo_data: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "train", "-m", "experiment=olmo_1b_comparison", "debug=default",
-         "model=tiny_transformer,tiny_hybrid,tiny_rnn", f"data.path={demo_data}", *DEMO_CAPS, *TINY,
+         "sweep=architectures", f"data.path={demo_data}", *DEMO_CAPS, *TINY,
          f"hydra.sweep.dir={tmp_path}"],
         capture_output=True, text=True,
     )  # fmt: skip

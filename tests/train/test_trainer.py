@@ -157,3 +157,17 @@ def test_wandb_offline_logs_beside_metrics_jsonl(tmp_path, demo_data) -> None:
     assert done.returncode == 0, done.stderr
     assert list((run / "wandb").glob("offline-run-*")), "no offline wandb run written"
     assert sorted(losses(run)) == [1, 2]
+
+
+def test_filtered_validation_losses_are_logged_in_the_loop(tmp_path, demo_data) -> None:
+    run = tmp_path / "run"
+    done = run_train(run, demo_data, "trainer.max_steps=2", "trainer.eval_interval=1",
+                     "trainer.filtered_eval=[all,content,function]", "trainer.filtered_eval_window=64")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    evals = [r for r in records(run) if "val/loss/content" in r]
+    assert [r["step"] for r in evals] == [1, 2, 2]  # every eval_interval, and at the end
+    for r in evals:
+        assert (
+            5 < r["val/loss/content"] < 10 and 5 < r["val/loss/function"] < 10 and 5 < r["val/loss/all"] < 10
+        )
+        assert r["val/loss/content"] != r["val/loss/function"]
