@@ -112,10 +112,15 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
     return write_report(out_dir, results, pair, rep.html_max_tokens)
 
 
+def _default_name(path: Path) -> str:
+    """A model's name from its directory; a training run's `final/` is named after its run."""
+    return path.parent.name if path.name == "final" and path.parent.name else path.name
+
+
 def _model_names(cfg: EvalConfig) -> list[str]:
     if not cfg.models:
         raise ValueError("models= is empty; pass at least one model directory, e.g. models=[path/a,path/b].")
-    names = list(cfg.names) if cfg.names else [Path(p).name for p in cfg.models]
+    names = list(cfg.names) if cfg.names else [_default_name(Path(p)) for p in cfg.models]
     if len(names) != len(cfg.models) or len(set(names)) != len(names):
         raise ValueError(f"model names {names} must be unique, one per model; set names=[...].")
     for name in names:
