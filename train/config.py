@@ -42,6 +42,7 @@ class TrainerConfig:
     filtered_eval_window: int = 512
     checkpoint_interval: int = 500  # 0: no intermediate checkpoints
     keep_last: int = 2  # checkpoints kept on disk
+    snapshots: bool = False  # also write each checkpoint as snapshots/step_N/ in the pretrained format
     resume: str = "auto"  # auto: newest complete checkpoint in the run dir; never; or a checkpoint path
     compile: bool = False  # torch.compile each block
     activation_checkpointing: bool = False  # recompute each block in backward

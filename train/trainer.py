@@ -161,7 +161,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "data": self.batches.state_dict(),
         }
-        return save_checkpoint(
+        path = save_checkpoint(
             self.checkpoint_root,
             self.step,
             self.model,
@@ -170,12 +170,14 @@ class Trainer:
             self.world,
             self.cfg.trainer.keep_last,
         )
+        if self.cfg.trainer.snapshots:  # for eval's filtered-loss curves over training
+            self.export(self.run_dir / "snapshots" / path.name)
+        return path
 
-    def export(self) -> Path:
-        """The final weights in the pretrained format (config.yaml, model.safetensors, tokenizer.json)."""
+    def export(self, out: Path) -> Path:
+        """The current weights in the pretrained format (config.yaml, model.safetensors, tokenizer.json)."""
         options = StateDictOptions(full_state_dict=True, cpu_offload=True)
         state = get_model_state_dict(self.model, options=options)
-        out = self.run_dir / "final"
         if self.world.is_main:
             plain = build_model(self.cfg.model, device="cpu")
             plain.load_state_dict(state)
@@ -300,5 +302,5 @@ class Trainer:
                 raise Preempted
         bar.close()
         self.logger.log({**self.evaluate(), "event": "end"}, self.step)
-        final = self.export()
+        final = self.export(self.run_dir / "final")
         self.logger.log({"event": "exported", "path": str(final)}, self.step)

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import pytest
+import torch
 from train_helpers import losses, records, run_train, train_command
 
 from models import load_pretrained
@@ -27,6 +28,18 @@ def test_each_architecture_learns_the_demo_corpus(tmp_path, demo_data, model: st
     assert len(start["first_batch_sha256"]) == 64
     model_out = load_pretrained(run / "final")
     assert model_out.cfg.name == model and (run / "final" / "tokenizer.json").is_file()
+
+
+def test_snapshots_give_eval_a_pretrained_dir_per_checkpoint(tmp_path, demo_data) -> None:
+    run = tmp_path / "run"
+    done = run_train(
+        run, demo_data, "trainer.max_steps=4", "trainer.checkpoint_interval=2", "trainer.snapshots=true"
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["step_000002", "step_000004"]
+    early, final = load_pretrained(run / "snapshots" / "step_000002"), load_pretrained(run / "final")
+    assert not torch.equal(early.head.weight, final.head.weight)
+    assert torch.equal(load_pretrained(run / "snapshots" / "step_000004").head.weight, final.head.weight)
 
 
 def test_every_architecture_sees_the_same_first_batch(tmp_path, demo_data) -> None:
