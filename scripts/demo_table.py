@@ -14,14 +14,27 @@ import json
 import sys
 from pathlib import Path
 
-FILTERS = ["all", "content", "function", "no_copy", "content & no_copy", "copy5_only", "open_bracket", "close_bracket"]
+FILTERS = [
+    "all",
+    "content",
+    "function",
+    "no_copy",
+    "content & no_copy",
+    "copy5_only",
+    "open_bracket",
+    "close_bracket",
+]
 
 
 def table(summary: dict) -> str:
     models = summary["models"]
     base, others = models[0], models[1:]
     losses = {(r["filter"], r["model"]): r for r in summary["losses"]}
-    gaps = {(r["filter"], r["model_b"]): r for r in summary["gaps"] if r["model_a"] == base and r["domain"] == "all"}
+    gaps = {
+        (r["filter"], r["model_b"]): r
+        for r in summary["gaps"]
+        if r["model_a"] == base and r["domain"] == "all"
+    }
     header = f"{'filter':<18} {'tokens':>7} " + " ".join(f"{m[:16]:>16}" for m in models)
     header += "".join(f"  {base[:12] + ' - ' + m[:12]:>31}" for m in others)
     lines = [f"mean loss (nats) per model; gap = loss({base}) - loss(other), 95% CI over documents", header]
