@@ -70,12 +70,12 @@ def sweep_points(args: list[str]) -> list[list[str]]:
 
 
 def _values(arg: str) -> list[str]:
-    """`key=a,b,c` -> [a, b, c] (commas inside brackets or quotes do not split)."""
+    """`key=a,b,c` -> [a, b, c] (commas inside brackets do not split)."""
     if "=" not in arg:
         return [arg]
     value, parts, depth, current = arg.split("=", 1)[1], [], 0, ""
     for ch in value:
-        depth += ch in "[(" and 1 or (ch in "])" and -1 or 0)
+        depth += (ch in "[(") - (ch in "])")
         if ch == "," and depth == 0:
             parts.append(current)
             current = ""
