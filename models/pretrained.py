@@ -11,13 +11,13 @@ half-written checkpoint behind a valid-looking name.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 import yaml
 from safetensors.torch import load_model, save_model
 
+from models.atomic import atomic_directory
 from models.config import ModelConfig, load_model_config
 from models.model import LM, build_model
 
@@ -27,19 +27,11 @@ CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", 
 def save_pretrained(model: LM, path: str | Path, tokenizer_file: str | Path | None = None) -> Path:
     """Write `model` (and optionally a tokenizer.json) to `path` atomically; replaces an old one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         (tmp / CONFIG_FILE).write_text(yaml.safe_dump(model.cfg.to_dict(), sort_keys=False))
         save_model(model, str(tmp / WEIGHTS_FILE))
         if tokenizer_file is not None:
             shutil.copyfile(tokenizer_file, tmp / TOKENIZER_FILE)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -20,26 +17,13 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from models.atomic import atomic_directory
 from models.config import load_model_config
 from models.hf.config_map import OLMO3, OLMO_HYBRID, hf_to_model_config, model_config_to_hf
 from models.hf.weights import hf_to_zoo_state, zoo_to_hf_state
 from models.pretrained import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
 
 __all__ = ["export_hf", "hf_to_model_config", "import_hf", "model_config_to_hf"]
-
-
-@contextmanager
-def _atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `path`; on success it replaces `path`, on error it vanishes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
@@ -81,7 +65,7 @@ def import_hf(hf_dir: str | Path, out_dir: str | Path) -> Path:
         raise ValueError(f"{str(hf_dir)!r} has no config.json; pass a Hugging Face model directory.")
     cfg = hf_to_model_config(_standardized_hf_config(json.loads(config_file.read_text())), name=hf_dir.name)
     state = hf_to_zoo_state(cfg, _read_hf_weights(hf_dir))
-    with _atomic_dir(out_dir) as tmp:
+    with atomic_directory(out_dir) as tmp:
         (tmp / CONFIG_FILE).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         if (hf_dir / TOKENIZER_FILE).is_file():
@@ -99,7 +83,7 @@ def export_hf(zoo_dir: str | Path, hf_dir: str | Path) -> Path:
     hf_config = _hf_config_class(model_type)(**kwargs)
     hf_config.architectures = ["Olmo3ForCausalLM" if model_type == OLMO3 else "OlmoHybridForCausalLM"]
     state = zoo_to_hf_state(cfg, load_file(str(zoo_dir / WEIGHTS_FILE)))
-    with _atomic_dir(hf_dir) as tmp:
+    with atomic_directory(hf_dir) as tmp:
         hf_config.save_pretrained(tmp)
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         if (zoo_dir / TOKENIZER_FILE).is_file():
