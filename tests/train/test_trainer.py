@@ -197,3 +197,24 @@ def test_document_masking_trains_and_differs_from_plain_packing(tmp_path, demo_d
     # 16 x 512 tokens of the demo corpus hold document boundaries: the same batch with and without
     # attention/recurrence across them gives a different, but close, loss.
     assert a[1] != b[1] and abs(a[1] - b[1]) < 0.5
+
+
+@pytest.mark.slow
+def test_compiled_and_checkpointed_blocks_train_like_plain_ones(tmp_path, demo_data) -> None:
+    common = ["model=tiny_hybrid", "trainer.max_steps=3", "trainer.checkpoint_interval=0"]
+    plain = run_train(tmp_path / "plain", demo_data, *common)
+    fancy = run_train(
+        tmp_path / "fancy",
+        demo_data,
+        *common,
+        "trainer.compile=true",
+        "trainer.activation_checkpointing=true",
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert fancy.returncode == 0, fancy.stderr
+    a, b = losses(tmp_path / "plain"), losses(tmp_path / "fancy")
+    assert a.keys() == b.keys() == {1, 2, 3}
+    for step in a:  # same math; compiled kernels may reassociate sums (fp32)
+        assert b[step] == pytest.approx(a[step], rel=1e-4)
+    reloaded = load_pretrained(tmp_path / "fancy" / "final")  # clean parameter names despite the wrappers
+    assert reloaded.cfg.name == "tiny_hybrid"
