@@ -20,10 +20,11 @@ from omegaconf import OmegaConf
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from models.atomic import atomic_directory
 from train.data_config import SOURCE_TYPES, DataConfig, PrepareConfig
 from train.demo_corpus import DemoUnavailable
 from train.manifest import FORMAT, Manifest, Shard, verify_shards
-from train.shards import ShardWriter, publish, staging_dir
+from train.shards import ShardWriter
 from train.sources import TextSource
 from train.split import run_length, validation_mask
 from train.token_files import TokenFileSource
@@ -192,7 +193,7 @@ def build_dataset(cfg: PrepareConfig) -> Path:
                 "pass overwrite=true to replace it, or choose another data.path."
             )
     start = time.perf_counter()
-    with staging_dir(out) as tmp:
+    with atomic_directory(out) as tmp:
         train_texts = training_texts(data, sources) if data.tokenizer.kind == "train" else None
         tok = install_tokenizer(data.tokenizer, tmp / "tokenizer.json", train_texts)
         info = describe(tok, tmp / "tokenizer.json", data.tokenizer)
@@ -217,7 +218,6 @@ def build_dataset(cfg: PrepareConfig) -> Path:
         )
         manifest.save(tmp)
         verify_shards(tmp, manifest, full=True)
-        publish(tmp, out)
     _summary(manifest, out, time.perf_counter() - start)
     return out
 

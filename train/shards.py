@@ -1,19 +1,15 @@
-"""Writing token shards, and publishing a dataset directory atomically.
+"""Writing token shards in OLMo-core's numpy token-file layout.
 
 A shard is OLMo-core's numpy token-file layout: a flat file of little-endian unsigned ids (uint16
 or uint32), no header (despite the `.npy` name: read it with `np.memmap`, not `np.load`), whole
 documents each followed by EOS. Everything is written into a hidden staging directory beside the
-target and renamed into place at the end, so a failed or interrupted run leaves nothing half-written.
+target (`models.atomic.atomic_directory`) and renamed into place at the end, so a failed or
+interrupted run leaves nothing half-written.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,27 +68,3 @@ class ShardWriter:
         if self._file is not None:
             self._close_shard()
         return self.shards
-
-
-@contextmanager
-def staging_dir(target: Path) -> Iterator[Path]:
-    """A fresh hidden directory beside `target`, removed again if the block fails."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def publish(staged: Path, target: Path) -> None:
-    """Move `staged` to `target`, replacing what is there only after the new data is complete."""
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        target.rename(old)
-        staged.rename(target)
-        shutil.rmtree(old)
-    else:
-        staged.rename(target)
