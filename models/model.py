@@ -13,13 +13,17 @@ from models.init import init_linear
 from models.mixers import build_mixer
 from models.mlp import SwiGLU
 from models.norms import RMSNorm
+from models.ops.linear_cross_entropy import linear_cross_entropy
 
 
 class LM(nn.Module):
     """A decoder-only LM whose layers differ only in their sequence mixer (see `models.config`).
 
     `forward(input_ids [B, T], doc_ids=None) -> logits [B, T, vocab]`. With `doc_ids` [B, T],
-    attention and recurrence are restricted to the current document of a packed sequence.
+    attention and recurrence are restricted to the current document of a packed sequence. With
+    `labels` [B, T] it returns the summed training loss instead, `(ce + z-loss, z-loss)`, through the
+    fused chunked head + cross-entropy of `models.ops.linear_cross_entropy`, which never holds the
+    [B, T, vocab] logits (the loss goes through `forward` so FSDP's hooks gather the head).
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -59,11 +63,22 @@ class LM(nn.Module):
         if not self.cfg.tie_embeddings:
             init_linear(self.head, std)
 
-    def forward(self, input_ids: torch.Tensor, doc_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        doc_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        z_weight: float = 0.0,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         x = self.embed(input_ids)  # [B, T, D]
         for block in self.blocks:
             x = block(x, doc_ids=doc_ids)
-        return self.head(self.norm(x))  # [B, T, vocab]
+        hidden = self.norm(x)
+        if labels is None:
+            return self.head(hidden)  # [B, T, vocab]
+        device = hidden.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        return linear_cross_entropy(hidden, self.head.weight, labels, z_weight, compute_dtype=dtype)
 
     def save_pretrained(self, path: str, tokenizer_file: str | None = None) -> None:
         """Write the pretrained format (config.yaml + model.safetensors); see `models.pretrained`."""

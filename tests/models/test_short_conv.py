@@ -62,7 +62,7 @@ def test_packed_equals_separate(bias):
 
 @pytest.mark.parametrize("packed", [False, True], ids=["dense", "packed"])
 def test_gradcheck_fp64(packed):
-    """Gradients of x, weight and bias are exact in fp64 (both the conv1d and the masked-tap path)."""
+    """Gradients of x, weight and bias are exact in fp64 (dense and packed taps)."""
     torch.manual_seed(0)
     x = torch.randn(1, 9, 3, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
