@@ -61,7 +61,9 @@ def bench_model(name: str, seq_len: int, batch: int, repeats: int, workdir: Path
     x, y = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
     with torch.no_grad():
         diff = (ours(x) - peer(x).logits).abs().max().item()
-        loss_diff = abs(ours(x, labels=y)[0].item() / y.numel() - peer(input_ids=x, labels=y, shift_labels=y).loss.item())
+        loss_diff = abs(
+            ours(x, labels=y)[0].item() / y.numel() - peer(input_ids=x, labels=y, shift_labels=y).loss.item()
+        )
     opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-4)
     opt_peer = torch.optim.AdamW(peer.parameters(), lr=1e-4)
     runs = {
@@ -98,7 +100,9 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s"
     )
-    print(f"batch {args.batch} x seq {args.seq_len}, median of {args.repeats} (forward + loss + backward + AdamW)")
+    print(
+        f"batch {args.batch} x seq {args.seq_len}, median of {args.repeats} (forward + loss + backward + AdamW)"
+    )
     print(f"{'model':<29} {'ours ms':>9} {'HF ms':>9} {'ours/HF':>8} {'ours, logits ms':>16} {'tokens/s':>9} "
           f"{'of peak':>8} {'logit diff':>11} {'loss diff':>10}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:

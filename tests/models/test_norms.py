@@ -32,7 +32,9 @@ def test_rmsnorm_gradcheck_fp64():
     weight = torch.randn(5, dtype=torch.float64, requires_grad=True)
     x = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
     norm = RMSNorm(5).double()
-    assert torch.autograd.gradcheck(lambda x, w: torch.func.functional_call(norm, {"weight": w}, (x,)), (x, weight))
+    assert torch.autograd.gradcheck(
+        lambda x, w: torch.func.functional_call(norm, {"weight": w}, (x,)), (x, weight)
+    )
 
 
 def test_rmsnorm_keeps_input_dtype_and_bf16_weight_gets_bf16_grad():
@@ -49,4 +51,6 @@ def test_gated_rmsnorm_is_norm_times_silu_gate():
     torch.manual_seed(0)
     norm = GatedRMSNorm(8)
     x, gate = torch.randn(4, 8), torch.randn(4, 8)
-    torch.testing.assert_close(norm(x, gate), reference(x, norm.weight, norm.eps) * torch.nn.functional.silu(gate))
+    torch.testing.assert_close(
+        norm(x, gate), reference(x, norm.weight, norm.eps) * torch.nn.functional.silu(gate)
+    )
