@@ -69,14 +69,20 @@ def _wandb_id(run_dir: Path) -> str:
 
 
 def measured_matmul_flops(size: int = 1024, seconds: float = 0.5) -> float:
-    """This CPU's fp32 matmul FLOP/s, measured now (the MFU denominator on CPUs)."""
+    """This CPU's fp32 matmul FLOP/s, measured now (the MFU denominator on CPUs).
+
+    The fastest of the [size, size] matmuls run within `seconds`: a peak is the best the machine
+    reaches, and on a shared machine a burst of load would drag an average below what the model
+    being measured sees a moment later (ratios above 100% of "peak" were seen with the average).
+    """
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b  # warm up
-    count, start = 0, time.perf_counter()
+    fastest, start = float("inf"), time.perf_counter()
     while time.perf_counter() - start < seconds:
+        tick = time.perf_counter()
         a @ b
-        count += 1
-    return 2 * size**3 * count / (time.perf_counter() - start)
+        fastest = min(fastest, time.perf_counter() - tick)
+    return 2 * size**3 / fastest
 
 
 def peak_flops(device: torch.device, override: float | None) -> float | None:
