@@ -1,7 +1,8 @@
 """Process groups and parallelism, applied from outside the model (torchtitan style).
 
-`torchrun` starts the ranks and sets RANK / WORLD_SIZE / LOCAL_RANK; a plain `python -m train` is a
-world of one. Several ranks shard every block with FSDP2 `fully_shard` (nccl on CUDA, gloo on CPU,
+`torchrun` starts the ranks and sets RANK / WORLD_SIZE / LOCAL_RANK; under SLURM (`srun`, or the
+submitit launcher, one task per GPU) the same variables are derived from SLURM's; a plain
+`python -m train` is a world of one. Several ranks shard every block with FSDP2 `fully_shard` (nccl on CUDA, gloo on CPU,
 which is how the tests run two ranks); one rank trains the plain module. Activation checkpointing
 and `torch.compile` wrap each block, so the model code knows nothing of training.
 """
@@ -37,12 +38,26 @@ class World:
 
 
 def _export_slurm_ranks() -> None:
-    """Under SLURM (submitit launcher: one task per GPU) set the variables torchrun would set."""
+    """Under SLURM with several tasks (one per GPU) set the variables torchrun would set.
+
+    Read straight from SLURM's variables (through submitit's `SlurmJobEnvironment`, which parses
+    `SLURM_JOB_NODELIST`), so a plain `srun python -m train` works as well as the submitit launcher.
+    The rendezvous is the job's first node; the port is `MASTER_PORT` if set, else one derived from
+    the job id, identical on every task. Nothing is touched when torchrun already set RANK.
+    """
     if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
         return
-    from submitit.helpers import TorchDistributedEnvironment
+    from submitit.slurm.slurm import SlurmJobEnvironment
 
-    TorchDistributedEnvironment().export()
+    job = SlurmJobEnvironment()
+    os.environ.update({
+        "MASTER_ADDR": job.hostnames[0],
+        "MASTER_PORT": os.environ.get("MASTER_PORT", str(20000 + int(job.job_id) % 40000)),
+        "RANK": str(job.global_rank),
+        "WORLD_SIZE": str(job.num_tasks),
+        "LOCAL_RANK": str(job.local_rank),
+        "LOCAL_WORLD_SIZE": str(job.num_tasks // job.num_nodes),
+    })  # fmt: skip
 
 
 def init_world(device: str = "auto") -> World:
@@ -52,8 +67,9 @@ def init_world(device: str = "auto") -> World:
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
-        torch.cuda.set_device(local_rank)
-        dev = torch.device("cuda", local_rank)
+        # % count: SLURM may show each task all of the node's GPUs, or only its own (--gpu-bind)
+        dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(dev)
     else:
         dev = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():

@@ -257,7 +257,8 @@ class Trainer:
         self.maybe_resume()
         if self.step == 0:
             self.logger.log({"event": "start", "first_batch_sha256": batch_fingerprint(self.batches, 0),
-                             "flops_per_token": self.flops_per_token, "max_steps": self.max_steps}, 0)  # fmt: skip
+                             "flops_per_token": self.flops_per_token, "max_steps": self.max_steps,
+                             "world_size": world.world_size}, 0)  # fmt: skip
         bar = tqdm(total=self.max_steps, initial=self.step, disable=not (t.progress and world.is_main),
                    desc=self.cfg.run_name, dynamic_ncols=True, file=sys.stderr)  # fmt: skip
         window_start, window_steps = time.perf_counter(), 0

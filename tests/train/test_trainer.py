@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from train_helpers import losses, records, run_train, train_command
+from train_helpers import losses, records, run_train, run_train_as_slurm_tasks, train_command
 
 from models import load_pretrained
 
@@ -53,9 +53,11 @@ def test_every_architecture_sees_the_same_first_batch(tmp_path, demo_data) -> No
 
 @pytest.mark.slow
 @pytest.mark.distributed
-def test_two_fsdp2_ranks_match_one_rank(tmp_path, demo_data) -> None:
+@pytest.mark.parametrize("launcher", ["torchrun", "slurm"])
+def test_two_fsdp2_ranks_match_one_rank(tmp_path, demo_data, launcher: str) -> None:
     """FSDP2 over 2 gloo ranks vs the plain module: same losses to 1e-5 relative (fp32; only the
-    order of floating-point reductions differs)."""
+    order of floating-point reductions differs). The ranks come from torchrun, or from SLURM's
+    variables the way `srun` / the submitit launcher start them."""
     common = [
         "model=tiny_hybrid",
         "trainer.max_steps=4",
@@ -63,9 +65,13 @@ def test_two_fsdp2_ranks_match_one_rank(tmp_path, demo_data) -> None:
         "trainer.checkpoint_interval=2",
     ]
     one = run_train(tmp_path / "one", demo_data, *common)
-    two = run_train(tmp_path / "two", demo_data, *common, ranks=2)
+    if launcher == "torchrun":
+        two = run_train(tmp_path / "two", demo_data, *common, ranks=2)
+    else:
+        two = run_train_as_slurm_tasks(tmp_path / "two", demo_data, *common, tasks=2)
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
+    assert [r["world_size"] for r in records(tmp_path / "two") if r.get("event") == "start"] == [2]
     a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert a.keys() == b.keys() == {1, 2, 3, 4}
     for step in a:

@@ -9,8 +9,15 @@ import sys
 from pathlib import Path
 
 DEMO_CAPS = [f"data.sources.{s}.max_bytes=120000" for s in ("prose", "books", "python", "html", "latex")]
-TINY = ["trainer.global_batch_tokens=1024", "trainer.seq_len=64", "trainer.micro_batch_size=4",
-        "trainer.precision=fp32", "trainer.progress=false", "trainer.log_interval=1", "logger=none"]  # fmt: skip
+TINY = [
+    "trainer.global_batch_tokens=1024",
+    "trainer.seq_len=64",
+    "trainer.micro_batch_size=4",
+    "trainer.precision=fp32",
+    "trainer.progress=false",
+    "trainer.log_interval=1",
+    "logger=none",
+]
 
 
 def train_command(
@@ -35,6 +42,39 @@ def run_train(
     env = {**os.environ, "OMP_NUM_THREADS": "1" if ranks > 1 else os.environ.get("OMP_NUM_THREADS", "2")}
     command = train_command(run_dir, data_dir, list(overrides), ranks, caps)
     return subprocess.run(command, capture_output=True, text=True, env=env)
+
+
+def run_train_as_slurm_tasks(
+    run_dir: Path, data_dir: Path, *overrides: str, tasks: int = 2, port: int = 29517
+) -> subprocess.CompletedProcess:
+    """`python -m train` started the way `srun --ntasks=N` starts it: N processes with SLURM's
+    variables (and no RANK), so `train.distributed` must build the world from them."""
+    command = train_command(run_dir, data_dir, list(overrides))
+    slurm = {
+        "SLURM_JOB_ID": "4242",
+        "SLURM_NTASKS": str(tasks),
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_NODEID": "0",
+        "SLURM_JOB_NODELIST": "localhost",
+        "MASTER_PORT": str(port),
+        "OMP_NUM_THREADS": "1",
+    }
+    base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    processes = [
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**base, **slurm, "SLURM_PROCID": str(i), "SLURM_LOCALID": str(i)},
+        )
+        for i in range(tasks)
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    code = max(abs(p.returncode) for p in processes)
+    return subprocess.CompletedProcess(
+        command, code, "".join(o for o, _ in outputs), "".join(e for _, e in outputs)
+    )
 
 
 def losses(run_dir: Path) -> dict[int, float]:

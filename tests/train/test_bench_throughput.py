@@ -1,0 +1,28 @@
+"""`scripts/bench_throughput.py` (the GPU throughput benchmark) runs end to end on a CPU."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[2] / "scripts" / "bench_throughput.py"
+
+
+@pytest.mark.slow
+def test_cpu_smoke_trains_and_reports_measured_figures(tmp_path) -> None:
+    """Synthetic corpus -> `python -m train` -> metrics.jsonl -> a table row with measured numbers."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--cpu-smoke", "--models", "tiny_hybrid", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("tiny_hybrid"))
+    tokens_per_s, mfu, peak_gb, relative = re.split(r"\s+", row.strip())[1:]
+    assert float(tokens_per_s.replace(",", "")) > 0 and float(peak_gb) > 0
+    assert mfu.endswith("%") and float(mfu[:-1]) > 0
+    assert relative == "1.00"
+    assert (tmp_path / "runs" / "tiny_hybrid" / "final" / "model.safetensors").is_file()
