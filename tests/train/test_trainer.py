@@ -224,3 +224,18 @@ def test_compiled_and_checkpointed_blocks_train_like_plain_ones(tmp_path, demo_d
         assert b[step] == pytest.approx(a[step], rel=1e-4)
     reloaded = load_pretrained(tmp_path / "fancy" / "final")  # clean parameter names despite the wrappers
     assert reloaded.cfg.name == "tiny_hybrid"
+
+
+def test_bf16_autocast_trains_close_to_fp32(tmp_path, demo_data) -> None:
+    """precision=bf16 on one CPU rank (autocast; the fused loss runs its head matmuls in bf16):
+    the losses track fp32's to within bf16's precision, and the z-loss is logged."""
+    common = ["model=tiny_transformer", "trainer.max_steps=3", "trainer.checkpoint_interval=0"]
+    fp32 = run_train(tmp_path / "fp32", demo_data, *common)
+    bf16 = run_train(tmp_path / "bf16", demo_data, *common, "trainer.precision=bf16")
+    assert fp32.returncode == 0, fp32.stderr
+    assert bf16.returncode == 0, bf16.stderr
+    a, b = losses(tmp_path / "fp32"), losses(tmp_path / "bf16")
+    assert a.keys() == b.keys() == {1, 2, 3}
+    for step in a:
+        assert b[step] != a[step] and b[step] == pytest.approx(a[step], rel=2e-2)
+    assert all(r["z_loss"] > 0 for r in records(tmp_path / "bf16") if "z_loss" in r)
