@@ -1,29 +1,28 @@
 """`python -m train [overrides]`: train one model (or, with `-m`, a Hydra sweep of them).
 
 Thin Hydra entry: compose `conf/train.yaml` (schema `train.config.TrainConfig`), start this rank
-(torchrun sets RANK/WORLD_SIZE), run the trainer. Exit codes: 0 done; 1 a user error (one line on
+(torchrun sets RANK/WORLD_SIZE; under `srun` they come from SLURM's variables), run the trainer. Exit codes: 0 done; 1 a user error (one line on
 stderr); 75 preempted by SIGTERM/SIGUSR1 after saving a checkpoint (requeue to resume).
-Under torchrun only rank 0 lets Hydra write its output directory and logs.
+Under torchrun or srun only rank 0 lets Hydra write its output directory and logs.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from train.config import register_configs
+from train.distributed import close_world, init_world, launch_rank
 
 register_configs()
-if int(os.environ.get("RANK", 0)) > 0:  # every rank composes; only rank 0 writes .hydra/ and logs
+if launch_rank() > 0:  # every rank composes; only rank 0 writes .hydra/ and logs
     sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none"]
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from train.distributed import close_world, init_world
     from train.trainer import PREEMPTED_EXIT_CODE, Preempted, Trainer
 
     world = init_world(cfg.trainer.device)

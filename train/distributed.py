@@ -37,6 +37,16 @@ class World:
         return self.world_size > 1
 
 
+def launch_rank() -> int:
+    """This process's rank as its launcher set it, before any process group exists: torchrun's
+    RANK, else SLURM's task id when SLURM started several tasks, else 0."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        return int(os.environ.get("SLURM_PROCID", 0))
+    return 0
+
+
 def _export_slurm_ranks() -> None:
     """Under SLURM with several tasks (one per GPU) set the variables torchrun would set.
 

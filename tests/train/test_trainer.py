@@ -239,3 +239,16 @@ def test_bf16_autocast_trains_close_to_fp32(tmp_path, demo_data) -> None:
     for step in a:
         assert b[step] != a[step] and b[step] == pytest.approx(a[step], rel=2e-2)
     assert all(r["z_loss"] > 0 for r in records(tmp_path / "bf16") if "z_loss" in r)
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_compiled_training_learns(tmp_path, demo_data) -> None:
+    """On a GPU: bf16 (autocast), compiled blocks, fla's kernels and the fused loss train the hybrid."""
+    run = tmp_path / "cuda"
+    done = run_train(run, demo_data, "model=tiny_hybrid", "trainer.device=cuda", "trainer.precision=bf16",
+                     "trainer.compile=true", "trainer.max_steps=30", "optim.lr=3e-3", "schedule.warmup_steps=3",
+                     "trainer.checkpoint_interval=0")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = losses(run)
+    assert log[30] < log[1] - 1.0, log
+    assert all(r["peak_memory_gb"] > 0 for r in records(run) if "peak_memory_gb" in r)
