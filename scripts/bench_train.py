@@ -11,12 +11,15 @@ way: ours `model(x, labels=y)` (the fused chunked head + cross-entropy the train
 what the fused loss buys from what the layers do. The variants are interleaved within each repeat
 so machine load hits them alike. Prints median step times, the ratio ours/HF (target <= 0.8),
 tokens/s, and our training FLOP/s (FLOPs per token from `models.summary`) as a fraction of this
-machine's fp32 matmul peak measured in the same run.
+machine's fp32 matmul peak measured in the same run; then the head + loss alone, fused vs plain.
+The allocator matters (docs/benchmarks.md): try `MALLOC_MMAP_THRESHOLD_=4294967296
+MALLOC_TRIM_THRESHOLD_=4294967296 python scripts/bench_train.py` for one that recycles large blocks.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -29,6 +32,7 @@ from transformers import AutoModelForCausalLM
 
 from models import build_model, load_model_config
 from models.hf import export_hf
+from models.ops.linear_cross_entropy import linear_cross_entropy
 from models.summary import summarize
 from train.metrics import measured_matmul_flops
 
@@ -86,6 +90,32 @@ def bench_model(name: str, seq_len: int, batch: int, repeats: int, workdir: Path
             "loss_diff": loss_diff}  # fmt: skip
 
 
+def bench_loss(tokens: int, d_model: int, vocab: int, repeats: int) -> tuple[float, float]:
+    """Median fwd + bwd seconds of the head + loss alone: (fused chunked, plain full-logits)."""
+    hidden = torch.randn(tokens, d_model, requires_grad=True)
+    weight = (torch.randn(vocab, d_model) * 0.05).requires_grad_()
+    labels = torch.randint(0, vocab, (tokens,))
+    runs = {
+        "fused": lambda: linear_cross_entropy(hidden, weight, labels)[0].backward(),
+        "plain": lambda: F.cross_entropy(hidden @ weight.T, labels, reduction="sum").backward(),
+    }
+    times = {key: [] for key in runs}
+    for _ in range(repeats + 2):
+        for key, run in runs.items():
+            times[key].append(timed(run))
+    return statistics.median(times["fused"][2:]), statistics.median(times["plain"][2:])
+
+
+def allocator() -> str:
+    """What serves large allocations: it decides what full-logits losses pay (docs/benchmarks.md)."""
+    tuned = {
+        k: os.environ[k]
+        for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "LD_PRELOAD")
+        if k in os.environ
+    }
+    return ", ".join(f"{k}={v}" for k, v in tuned.items()) or "glibc malloc, default thresholds"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["tiny_transformer", "tiny_hybrid"])
@@ -100,6 +130,7 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s"
     )
+    print(f"allocator: {allocator()}")
     print(
         f"batch {args.batch} x seq {args.seq_len}, median of {args.repeats} (forward + loss + backward + AdamW)"
     )
@@ -113,6 +144,10 @@ def main() -> None:
             print(f"{r['model']:<29} {r['ours_s'] * 1e3:>9.1f} {r['hf_s'] * 1e3:>9.1f} {r['ratio']:>8.2f} "
                   f"{r['ours_logits_s'] * 1e3:>16.1f} {r['tokens_per_s']:>9.0f} {r['flops_per_s'] / peak:>8.1%} "
                   f"{r['logit_diff']:>11.1e} {r['loss_diff']:>10.1e}")  # fmt: skip
+    cfg = load_model_config(args.models[0])
+    fused, plain = bench_loss(args.batch * args.seq_len, cfg.d_model, cfg.vocab_size, args.repeats)
+    print(f"head + loss alone, {args.batch * args.seq_len} x {cfg.d_model} -> {cfg.vocab_size}, fwd + bwd: "
+          f"fused {fused * 1e3:.1f} ms, plain {plain * 1e3:.1f} ms ({fused / plain:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,18 +1,21 @@
 """Fused LM head + cross-entropy (+ z-loss), chunked over tokens, gradients computed in the forward.
 
-The plain route, `F.cross_entropy(hidden @ W.T, labels)`, materialises the [tokens, vocab] logits and
-then walks them about eight times: the head matmul writes them, log-softmax reads them twice and
-writes log-probabilities, NLL's backward zero-fills a tensor of the same size, log-softmax's backward
-reads two and writes one, and both backward matmuls read the result. At a 8192-token vocabulary and
-4096 tokens that is 134 MB a pass, far outside any CPU cache, and ~40% of a small model's step.
+The plain route, `F.cross_entropy(hidden @ W.T, labels)`, materialises the [tokens, vocab] logits
+and several tensors of the same size (log-probabilities, NLL's zero-filled gradient, the logits'
+gradient): 134 MB each for 4096 tokens at a 8192 vocabulary, 1.6 GB per 4096-token sequence at
+Olmo's 100k. On GPUs that is memory the activations need; on CPUs with glibc's default allocator
+each such tensor is a fresh mmap whose pages fault in on first touch: fwd + bwd of 4096 x 128 ->
+8192 took 333 ms the plain way and 191 ms here. With an allocator that recycles large blocks
+(MALLOC_MMAP_THRESHOLD_ raised, jemalloc, tcmalloc) the plain route takes 181 ms and this one 197:
+on CPUs the gain is the allocations, not arithmetic (docs/benchmarks.md).
 
 Here the tokens go through in chunks of `chunk_size` rows. For each chunk the logits are computed,
 turned in place into their gradient `softmax * (1 + 2 z lse) - onehot` while they are still in cache,
 and immediately contracted into `grad_hidden` and `grad_weight`; nothing of vocabulary width
-outlives its chunk. The backward pass only scales the stored gradients by the incoming scalar. The
-FLOPs are those of the plain route (three [chunk, d] x [d, vocab] matmuls), the memory traffic and
-peak memory are a chunk's. The idea is the one behind Liger-Kernel's and Apple's cut-cross-entropy
-fused losses; this is our own torch implementation, usable on any device.
+outlives its chunk, and one chunk buffer is reused throughout. The backward pass only scales the
+stored gradients by the incoming scalar. The FLOPs are those of the plain route (three [chunk, d] x
+[d, vocab] matmuls); peak memory is a chunk's. The idea is the one behind Liger-Kernel's and Apple's
+cut-cross-entropy fused losses; this is our own torch implementation, usable on any device.
 
 Reductions are sums (the trainer divides by its token count): `ce = sum_i lse_i - logit_i[y_i]` and
 `z = z_weight * sum_i lse_i^2` (PaLM's z-loss), over tokens whose label is not `ignore_index`.
