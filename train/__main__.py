@@ -1,8 +1,9 @@
 """`python -m train [overrides]`: train one model (or, with `-m`, a Hydra sweep of them).
 
 Thin Hydra entry: compose `conf/train.yaml` (schema `train.config.TrainConfig`), start this rank
-(torchrun sets RANK/WORLD_SIZE; under `srun` they come from SLURM's variables), run the trainer. Exit codes: 0 done; 1 a user error (one line on
-stderr); 75 preempted by SIGTERM/SIGUSR1 after saving a checkpoint (requeue to resume).
+(torchrun sets RANK/WORLD_SIZE; under `srun` they come from SLURM's variables), run the trainer.
+Exit codes: 0 done; 1 a user error (one line on stderr); 75 preempted by SIGTERM/SIGUSR1 after
+saving a checkpoint (requeue to resume).
 Under torchrun or srun only rank 0 lets Hydra write its output directory and logs.
 """
 

@@ -2,8 +2,8 @@
 
 `torchrun` starts the ranks and sets RANK / WORLD_SIZE / LOCAL_RANK; under SLURM (`srun`, or the
 submitit launcher, one task per GPU) the same variables are derived from SLURM's; a plain
-`python -m train` is a world of one. Several ranks shard every block with FSDP2 `fully_shard` (nccl on CUDA, gloo on CPU,
-which is how the tests run two ranks); one rank trains the plain module. Activation checkpointing
+`python -m train` is a world of one. Several ranks shard every block with FSDP2 `fully_shard`
+(nccl on CUDA, gloo on CPU, which is how the tests run two ranks); one rank trains the plain module. Activation checkpointing
 and `torch.compile` wrap each block, so the model code knows nothing of training.
 """
 
@@ -37,14 +37,17 @@ class World:
         return self.world_size > 1
 
 
+def _started_by_slurm() -> bool:
+    """SLURM started several tasks of this command and no torchrun set RANK inside them."""
+    return "RANK" not in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1
+
+
 def launch_rank() -> int:
     """This process's rank as its launcher set it, before any process group exists: torchrun's
     RANK, else SLURM's task id when SLURM started several tasks, else 0."""
-    if "RANK" in os.environ:
-        return int(os.environ["RANK"])
-    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+    if _started_by_slurm():
         return int(os.environ.get("SLURM_PROCID", 0))
-    return 0
+    return int(os.environ.get("RANK", 0))
 
 
 def _export_slurm_ranks() -> None:
@@ -53,16 +56,17 @@ def _export_slurm_ranks() -> None:
     Read straight from SLURM's variables (through submitit's `SlurmJobEnvironment`, which parses
     `SLURM_JOB_NODELIST`), so a plain `srun python -m train` works as well as the submitit launcher.
     The rendezvous is the job's first node; the port is `MASTER_PORT` if set, else one derived from
-    the job id, identical on every task. Nothing is touched when torchrun already set RANK.
+    `SLURM_JOB_ID` (numeric also for array tasks, unlike submitit's `job_id`), the same on every task.
     """
-    if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+    if not _started_by_slurm():
         return
     from submitit.slurm.slurm import SlurmJobEnvironment
 
     job = SlurmJobEnvironment()
+    port = os.environ.get("MASTER_PORT", str(20000 + int(os.environ["SLURM_JOB_ID"]) % 40000))
     os.environ.update({
         "MASTER_ADDR": job.hostnames[0],
-        "MASTER_PORT": os.environ.get("MASTER_PORT", str(20000 + int(job.job_id) % 40000)),
+        "MASTER_PORT": port,
         "RANK": str(job.global_rank),
         "WORLD_SIZE": str(job.num_tasks),
         "LOCAL_RANK": str(job.local_rank),
