@@ -98,17 +98,17 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra `python -m train` overrides, after `--`")
     args = parser.parse_args()
     if args.cpu_smoke:
-        args.models = ["tiny_transformer", "tiny_hybrid", "tiny_rnn"] if args.models == parser.get_default("models") else args.models  # fmt: skip
+        if args.models == parser.get_default("models"):
+            args.models = ["tiny_transformer", "tiny_hybrid", "tiny_rnn"]
         args.seq_len, args.micro_batch, args.accumulation = 128, 2, 2
         args.steps, args.warmup, args.precision, args.compile = 4, 1, "fp32", "false"
-    vocab_sizes = {load_model_config(m).vocab_size for m in args.models}
+    vocab_of = {m: load_model_config(m).vocab_size for m in args.models}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.workdir or Path(tmp)
         tokens = max(2 * (args.steps + 2) * args.micro_batch * args.seq_len * args.accumulation, 1_000_000)
-        data = {v: write_synthetic_corpus(root / f"corpus{v}", v, tokens) for v in vocab_sizes}
+        data = {v: write_synthetic_corpus(root / f"corpus{v}", v, tokens) for v in set(vocab_of.values())}
         results = [
-            summarize_run(m, run_training(m, data[load_model_config(m).vocab_size], args, root / "runs" / m))
-            for m in args.models
+            summarize_run(m, run_training(m, data[vocab_of[m]], args, root / "runs" / m)) for m in args.models
         ]
     print(f"seq {args.seq_len}, micro-batch {args.micro_batch} x {args.accumulation} accumulation, "
           f"{args.precision}, compile={args.compile}; medians of steps {args.warmup + 1}..{args.steps}")  # fmt: skip
