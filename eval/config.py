@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from train.data_config import SourceConfig
+from train.data.config import SourceConfig
 
 
 @dataclass

@@ -54,7 +54,7 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
 
 
 def _dataset_documents(cfg: CorpusConfig):
-    from train.manifest import Manifest, verify_shards
+    from train.data.manifest import Manifest, verify_shards
 
     if not cfg.path:
         raise ValueError("corpus.type=dataset needs corpus.path, a prepared dataset directory.")
@@ -72,7 +72,7 @@ def _dataset_documents(cfg: CorpusConfig):
 
 
 def _source_documents(cfg: CorpusConfig):
-    from train.sources import TextSource
+    from train.data.sources import TextSource
 
     if not cfg.sources:
         raise ValueError("corpus.type=sources needs corpus.sources (name: {type, paths, domain, ...}).")
@@ -85,7 +85,7 @@ def _source_documents(cfg: CorpusConfig):
 
 def token_counts(dataset: str | Path, split: str = "train") -> np.ndarray:
     """Occurrences of every id in a prepared dataset's split (EOS included): frequencies for annotation."""
-    from train.manifest import Manifest
+    from train.data.manifest import Manifest
 
     manifest = Manifest.load(dataset)
     dtype = np.dtype(manifest.dtype).newbyteorder("<")

@@ -54,10 +54,10 @@ def main() -> None:
     from omegaconf import OmegaConf
     from tokenizers import Tokenizer
 
-    from train.build_dataset import build_dataset
-    from train.data import TokenSequences, TrainBatches
-    from train.data_config import DataConfig, PrepareConfig, SourceConfig, TokenizerConfig
-    from train.tokenizer import train_bpe
+    from train.data.build_dataset import build_dataset
+    from train.data.config import DataConfig, PrepareConfig, SourceConfig, TokenizerConfig
+    from train.data.loader import TokenSequences, TrainBatches
+    from train.data.tokenizer import train_bpe
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_data_"))
     try:

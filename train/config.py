@@ -1,6 +1,6 @@
 """Typed configuration of `python -m train`, registered with Hydra so YAML and overrides are checked.
 
-Groups (`conf/`): model (`models.config.ModelConfig`), data (`train.data_config.DataConfig`), optim,
+Groups (`conf/`): model (`models.config.ModelConfig`), data (`train.data.config.DataConfig`), optim,
 schedule (`train.recipe`), trainer, logger, paths, plus experiment / launcher / sweep / debug files
 that only override keys of these (or of `hydra`).
 """
@@ -13,7 +13,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from models.config import ModelConfig
-from train.data_config import DataConfig
+from train.data.config import DataConfig
 from train.recipe import OptimConfig, ScheduleConfig
 
 PRECISIONS = ("bf16", "fp32")
@@ -90,7 +90,7 @@ class TrainConfig:
 
 def register_configs() -> None:
     """Register the schemas (`train_schema` for `conf/train.yaml`, and the data schemas)."""
-    from train.data_config import register_configs as register_data_configs
+    from train.data.config import register_configs as register_data_configs
 
     register_data_configs()
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)

@@ -1,7 +1,7 @@
 """`python -m train.prepare data=NAME [overrides]`: tokenize a corpus into token shards + manifest.
 
-Thin Hydra entry: composes `conf/prepare.yaml` (schema `train.data_config.PrepareConfig`) and calls
-`train.build_dataset.build_dataset`. The dataset goes to `data.path`, Hydra's own logs to its run
+Thin Hydra entry: composes `conf/prepare.yaml` (schema `train.data.config.PrepareConfig`) and calls
+`train.data.build_dataset.build_dataset`. The dataset goes to `data.path`, Hydra's own logs to its run
 dir. A user error ends the run with one line on stderr and exit status 1; nothing half-written stays.
 """
 
@@ -13,7 +13,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from train.data_config import PrepareConfig, register_configs
+from train.data.config import PrepareConfig, register_configs
 
 register_configs()
 
@@ -23,7 +23,7 @@ def main(cfg: DictConfig) -> None:
     prepare_cfg: PrepareConfig = OmegaConf.to_object(cfg)
     # Rayon reads this once, when the tokenizer first runs in parallel: before any encoding.
     os.environ["RAYON_NUM_THREADS"] = str(prepare_cfg.num_workers)
-    from train.build_dataset import build_dataset
+    from train.data.build_dataset import build_dataset
 
     try:
         build_dataset(prepare_cfg)

@@ -27,8 +27,8 @@ from models import build_model
 from models.summary import summarize
 from train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from train.config import PRECISIONS, TrainConfig
-from train.data import TokenSequences, TrainBatches, check_tokenizer_compatible, validation_batches
-from train.data_config import PrepareConfig
+from train.data.config import PrepareConfig
+from train.data.loader import TokenSequences, TrainBatches, check_tokenizer_compatible, validation_batches
 from train.distributed import World, all_reduce_mean, barrier, broadcast_object, parallelize
 from train.metrics import MetricsLogger, peak_flops, peak_memory_gb
 from train.recipe import build_optimizer, build_scheduler
@@ -70,7 +70,7 @@ def prepare_data(cfg: TrainConfig, world: World) -> Path:
     """Build (or reuse) the prepared dataset on rank 0; every rank gets its path."""
     path = None
     if world.is_main:
-        from train.build_dataset import build_dataset
+        from train.data.build_dataset import build_dataset
 
         path = build_dataset(PrepareConfig(data=cfg.data, progress=cfg.trainer.progress))
     barrier(world)

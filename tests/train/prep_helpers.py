@@ -8,8 +8,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from train.build_dataset import build_dataset
-from train.data_config import DataConfig, PrepareConfig, SourceConfig, TokenizerConfig
+from train.data.build_dataset import build_dataset
+from train.data.config import DataConfig, PrepareConfig, SourceConfig, TokenizerConfig
 
 WORDS = [
     "the",

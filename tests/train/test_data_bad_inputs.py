@@ -11,9 +11,9 @@ import pytest
 from prep_helpers import make_docs, prepare, write_jsonl
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from train.data import TokenSequences
-from train.data_config import TokenizerConfig
-from train.manifest import Manifest, verify_shards
+from train.data.config import TokenizerConfig
+from train.data.loader import TokenSequences
+from train.data.manifest import Manifest, verify_shards
 
 
 def assert_nothing_written(tmp_path, before: set[str]) -> None:

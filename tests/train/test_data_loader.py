@@ -8,14 +8,14 @@ import torch
 from prep_helpers import prepare
 
 from models import load_model_config
-from train.data import (
+from train.data.loader import (
     TokenSequences,
     TrainBatches,
     check_tokenizer_compatible,
     cu_seqlens_from_doc_ids,
     validation_batches,
 )
-from train.sampler import BLOCK, apportion
+from train.data.sampler import BLOCK, apportion
 
 SEQ_LEN = 16
 

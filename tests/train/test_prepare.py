@@ -11,9 +11,9 @@ import pytest
 from prep_helpers import make_docs, prepare, write_jsonl
 from tokenizers import Tokenizer
 
-from train.data_config import TokenizerConfig
-from train.manifest import Manifest, verify_shards
-from train.split import validation_mask
+from train.data.config import TokenizerConfig
+from train.data.manifest import Manifest, verify_shards
+from train.data.split import validation_mask
 
 
 def decode_docs(path, manifest: Manifest, split: str, source: str) -> list[str]:

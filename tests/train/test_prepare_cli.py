@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from train.data_config import PrepareConfig, register_configs
+from train.data.config import PrepareConfig, register_configs
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_CONFIGS = sorted(p.stem for p in (ROOT / "conf" / "data").glob("*.yaml"))

@@ -21,14 +21,14 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from models.atomic import atomic_directory
-from train.data_config import SOURCE_TYPES, DataConfig, PrepareConfig
-from train.demo_corpus import DemoUnavailable
-from train.manifest import FORMAT, Manifest, Shard, verify_shards
-from train.shards import ShardWriter
-from train.sources import TextSource
-from train.split import run_length, validation_mask
-from train.token_files import TokenFileSource
-from train.tokenizer import (
+from train.data.config import SOURCE_TYPES, DataConfig, PrepareConfig
+from train.data.demo_corpus import DemoUnavailable
+from train.data.manifest import FORMAT, Manifest, Shard, verify_shards
+from train.data.shards import ShardWriter
+from train.data.sources import TextSource
+from train.data.split import run_length, validation_mask
+from train.data.token_files import TokenFileSource
+from train.data.tokenizer import (
     TokenizerInfo,
     describe,
     encode_documents,

@@ -29,7 +29,7 @@ class SourceConfig:
       data_files=...)`, text under `text_field`; works offline from the local HF cache.
     - `tokens`: existing token files in OLMo-core's layout (`paths`, `token_dtype`): raw
       little-endian ids, documents separated by the tokenizer's EOS.
-    - `demo`: one part of the offline demo corpus, `demo` in `train.demo_corpus.DEMO_KINDS`.
+    - `demo`: one part of the offline demo corpus, `demo` in `train.data.demo_corpus.DEMO_KINDS`.
     """
 
     type: str = "local"

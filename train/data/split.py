@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.hashing import key64, splitmix64
+from train.data.hashing import key64, splitmix64
 
 
 def run_length(fraction: float) -> int:

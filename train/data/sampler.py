@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.hashing import key64, permutation
+from train.data.hashing import key64, permutation
 
 BLOCK = 1 << 16
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from train.data_config import SourceConfig
-from train.sources import SourceStats, expand_paths, file_inputs
+from train.data.config import SourceConfig
+from train.data.sources import SourceStats, expand_paths, file_inputs
 
 _CHUNK_TOKENS = 1 << 24
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.manifest import Shard
+from train.data.manifest import Shard
 
 
 class ShardWriter:

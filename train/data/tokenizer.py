@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from train.data_config import TOKENIZER_KINDS, TokenizerConfig
+from train.data.config import TOKENIZER_KINDS, TokenizerConfig
 
 
 @dataclass(frozen=True)

