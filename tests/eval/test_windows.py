@@ -3,6 +3,8 @@ repeat_n counts exactly the document tokens a target saw."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -28,7 +30,7 @@ def non_overlapping_windows(doc_id, position, token_id, window, prefix_id):
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     bounds = np.r_[starts, len(token_id)]
     inputs, rows = [], []
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         first = prefix_id if window_index[a] == 0 else int(token_id[a - 1])
         inputs.append(np.r_[first, token_id[a : b - 1]])
         rows.append(np.arange(a, b))
