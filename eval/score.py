@@ -251,9 +251,12 @@ def token_losses(
             continue
         inputs, targets = _batch_tensors(windows, idx, token_id, device)
         logits = forward(inputs)  # [B, T, V]
-        loss = row_losses(logits.flatten(0, 1), targets.flatten()).view(targets.shape).cpu().numpy()
-        for row, i in enumerate(idx):
-            losses[windows.rows[i]] = loss[row, windows.first[i] : len(windows.inputs[i])]
+        spans = [(int(windows.first[i]), len(windows.inputs[i])) for i in idx]  # scored positions only
+        loss = torch.cat(
+            [row_losses(logits[row, a:b], targets[row, a:b]) for row, (a, b) in enumerate(spans)]
+        )
+        loss = loss.cpu().numpy()
+        losses[np.concatenate([windows.rows[i] for i in idx])] = loss
         if checkpoint and (step + 1) % checkpoint_every == 0 and step + 1 < len(plan):
             _save_atomic(checkpoint, {"done": np.array(step + 1), "losses": losses})
     return losses
