@@ -36,7 +36,8 @@ class AnnotateConfig:
 
 @dataclass
 class ScoreConfig:
-    window: int = 2048  # targets per window (the study used 8192)
+    window: int = 2048  # inputs per window (the study used 8192)
+    stride: int | None = None  # a window starts every this many tokens, 1..window; null: window // 2
     batch_size: int = 4  # windows per forward pass
     prefix_token: str = "<|endoftext|>"  # precedes every document
     device: str = "auto"  # auto (cuda if available) | cpu | cuda

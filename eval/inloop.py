@@ -6,8 +6,9 @@
     if step % N == 0:
         metrics |= val(model)   # {"val/loss/all": 3.91, "val/loss/content": 4.62, "val/loss/content&no_copy": ...}
 
-The set is tokenized, tagged and windowed like `python -m eval` does it (one separator token before
-each document, `repeat_n` per window), then kept as tensors: inputs and targets [W, T] and one
+The set's token table is built by `eval.table.scoring_table`, the function `python -m eval` uses
+(one separator token before each document, strided windows, `repeat_n` over what each target saw),
+then kept as tensors: inputs and targets [W, T] (context-only positions target -100) and one
 boolean mask [W, T] per filter. `__call__(model)` runs `model(input_ids) -> logits` in eval mode
 under `torch.no_grad` on the model's device, accumulates each filter's summed loss and count, and
 restores the model's training mode. Every rank can call it (FSDP needs all ranks in the forward);
@@ -20,12 +21,12 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from eval.annotate import annotate, load_tokenizer
+from eval.annotate import load_tokenizer
 from eval.config import CorpusConfig
 from eval.corpus import load_corpus
 from eval.filters import Filters
-from eval.repeats import repeat_n
-from eval.score import make_windows, row_losses
+from eval.score import row_losses
+from eval.table import prefix_token_id, scoring_table
 
 
 class FilteredLoss:
@@ -45,32 +46,26 @@ class FilteredLoss:
         domains: list[str] | None = None,
         filters: list[str] = ("all", "content", "function", "no_copy", "content & no_copy"),
         window: int = 512,
+        stride: int | None = None,
         batch_size: int = 8,
         prefix_token: str = "<|endoftext|>",
         **annotate_kwargs,
     ) -> FilteredLoss:
         """Annotate `texts` once and keep tensors and masks of the given filter expressions."""
         tok = load_tokenizer(tokenizer)
-        prefix_id = tok.token_to_id(prefix_token)
-        if prefix_id is None:
-            raise ValueError(
-                f"the tokenizer has no token {prefix_token!r}; pass prefix_token= its BOS/EOS token."
-            )
-        table = annotate(texts, tok, domains, **annotate_kwargs)
-        windows = make_windows(table["doc_id"], table["position"], table["token_id"], window, prefix_id)
-        table["window"], table["window_pos"] = windows.window_index, windows.window_pos
-        table["repeat_n"] = repeat_n(table["token_id"].to_numpy(), windows.group)
+        prefix_id = prefix_token_id(tok, prefix_token, "prefix_token=")
+        table, windows = scoring_table(texts, tok, domains, window, stride, prefix_id, **annotate_kwargs)
         registry = Filters()
         row_masks = {name: registry.mask(name, table) for name in filters}
         T = max(len(x) for x in windows.inputs)
         inputs = np.full((len(windows.inputs), T), prefix_id, dtype=np.int64)
-        targets = np.full((len(windows.inputs), T), -100, dtype=np.int64)
+        targets = np.full((len(windows.inputs), T), -100, dtype=np.int64)  # context-only inputs stay -100
         masks = {name: np.zeros((len(windows.inputs), T), dtype=bool) for name in filters}
         token_id = table["token_id"].to_numpy()
-        for w, (ids, rows) in enumerate(zip(windows.inputs, windows.rows)):
-            inputs[w, : len(ids)], targets[w, : len(ids)] = ids, token_id[rows]
+        for w, (ids, rows, first) in enumerate(zip(windows.inputs, windows.rows, windows.first.tolist())):
+            inputs[w, : len(ids)], targets[w, first : len(ids)] = ids, token_id[rows]
             for name in filters:
-                masks[name][w, : len(ids)] = row_masks[name][rows]
+                masks[name][w, first : len(ids)] = row_masks[name][rows]
         return cls(
             torch.from_numpy(inputs),
             torch.from_numpy(targets),
@@ -113,3 +108,41 @@ class FilteredLoss:
         finally:
             model.train(was_training)
         return {key: float(s / c) if c > 0 else float("nan") for key, s, c in zip(self.keys(), sums, counts)}
+
+
+class FilteredLossCallback:
+    """The trainer callback (`train.callbacks.Callback` hooks) that logs `val/loss/<filter>` at every evaluation.
+
+    `trainer.filtered_eval=[...]` adds it; in `trainer.callbacks` it is
+    `{_target_: eval.inloop.FilteredLossCallback, filters: [...], window: 512, stride: null}`. The
+    validation split of the run's prepared dataset is annotated once, at fit start.
+    """
+
+    def __init__(
+        self,
+        filters: list[str] = ("all", "content", "function", "no_copy", "content & no_copy"),
+        window: int = 512,
+        stride: int | None = None,
+        batch_size: int = 8,
+        **dataset_kwargs,
+    ):
+        self.settings = {
+            "filters": list(filters),
+            "window": window,
+            "stride": stride,
+            "batch_size": batch_size,
+        }
+        self.settings |= dataset_kwargs
+        self.loss: FilteredLoss | None = None
+
+    def on_fit_start(self, trainer) -> None:
+        if self.loss is None:
+            self.loss = FilteredLoss.from_dataset(str(trainer.data_path), **self.settings)
+
+    def on_evaluate(self, trainer) -> dict[str, float]:
+        if self.loss is None:
+            self.on_fit_start(trainer)
+        return self.loss(trainer.model)
+
+    def on_fit_end(self, trainer) -> None:
+        """Nothing to release."""

@@ -1,4 +1,4 @@
-"""`python -m eval`'s work, in order: check inputs, annotate, window, score, compare, report.
+"""`python -m eval`'s work, in order: check inputs, build the scoring table (eval.table), score, compare, report.
 
 Everything a user can get wrong (missing model dirs, tokenizers that differ, an unknown filter, an
 empty corpus, an unreadable reference parquet) is checked before the first model is scored, and
@@ -18,13 +18,13 @@ import torch
 from omegaconf import OmegaConf
 
 from eval import compare
-from eval.annotate import annotate, load_tokenizer, tokenizer_hash
+from eval.annotate import load_tokenizer, tokenizer_hash
 from eval.config import EvalConfig
 from eval.corpus import load_corpus, token_counts
 from eval.filters import Filters, favoured_tags
-from eval.repeats import repeat_n
 from eval.report import Results, write_report
-from eval.score import cached_losses, default_device_dtype, load_model, make_windows, model_kind
+from eval.score import cached_losses, default_device_dtype, default_stride, load_model, model_kind
+from eval.table import prefix_token_id, scoring_table
 
 
 def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
@@ -34,25 +34,18 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
     paths = [Path(p) for p in cfg.models]
     checkpoints = _checkpoints(cfg.curves)
     tokenizer = _shared_tokenizer(cfg, [*paths, *(p for runs in checkpoints.values() for _, p in runs)])
-    prefix_id = tokenizer.token_to_id(cfg.score.prefix_token)
-    if prefix_id is None:
-        raise ValueError(
-            f"the tokenizer has no token {cfg.score.prefix_token!r}; set score.prefix_token to its BOS/EOS token."
-        )
+    prefix_id = prefix_token_id(tokenizer, cfg.score.prefix_token)
+    default_stride(cfg.score.window, cfg.score.stride)  # a bad stride fails before annotation
     reference = _read_reference(cfg.filters.favoured.reference) if cfg.filters.favoured.enabled else None
 
     corpus = load_corpus(cfg.corpus)
     counts = token_counts(cfg.annotate.frequencies) if cfg.annotate.frequencies else None
     a = cfg.annotate
-    table = annotate(
-        corpus.texts, tokenizer, corpus.domains, spacy_model=a.spacy_model, n_process=a.n_process,
-        batch_size=a.batch_size, chunk_chars=a.chunk_chars, counts=counts,
-        cache_dir=Path(cfg.cache_dir) / "annotations" if cfg.cache_dir else None,
+    table, windows = scoring_table(
+        corpus.texts, tokenizer, corpus.domains, cfg.score.window, cfg.score.stride, prefix_id,
+        spacy_model=a.spacy_model, n_process=a.n_process, batch_size=a.batch_size, chunk_chars=a.chunk_chars,
+        counts=counts, cache_dir=Path(cfg.cache_dir) / "annotations" if cfg.cache_dir else None,
     )  # fmt: skip
-    windows = make_windows(table["doc_id"], table["position"], table["token_id"], cfg.score.window, prefix_id)
-    table["window"], table["window_pos"] = windows.window_index, windows.window_pos
-    table["repeat_n_doc"] = table["repeat_n"]
-    table["repeat_n"] = repeat_n(table["token_id"].to_numpy(), windows.group)  # what the model could see
 
     filters = Filters(dict(cfg.filters.queries), dict(cfg.filters.functions))
     fav = cfg.filters.favoured
@@ -73,8 +66,9 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         )
         del model
 
-    notes = [f"windows of {cfg.score.window} tokens, each document preceded by {cfg.score.prefix_token!r}; "
-             "repeat_n counts repeats inside the window only (repeat_n_doc: the whole document)."]  # fmt: skip
+    notes = [f"windows of {cfg.score.window} tokens every {windows.stride}, each document preceded by "
+             f"{cfg.score.prefix_token!r}; repeat_n counts repeats in what the target saw, positions "
+             "[context_start, position] (repeat_n_doc: the whole document)."]  # fmt: skip
     tags: list[str] = []
     if fav.enabled:
         if reference is not None:

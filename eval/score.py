@@ -1,17 +1,19 @@
-"""Per-token losses (nats) of zoo pretrained dirs and local Hugging Face models over fixed windows.
+"""Per-token losses (nats) of zoo pretrained dirs and local Hugging Face models over strided windows.
 
 Windows: every document is scored on its own, preceded by one separator token (`<|endoftext|>`
 by default: our shards and Olmo's end each document with it, so a document start after it is what
-the models saw in training). A document of L tokens is cut into ceil(L / W) windows; token i is a
-target in window i // W at window position i % W, so each token is scored exactly once and sees at
-most W tokens of context (none across a window start: that is why `repeat_n` is recomputed per
-window). Windows are sorted by length and batched, right-padded; causal models ignore the padding.
+the models saw in training). Windows of W inputs start every S tokens (strided scoring, the usual
+way to take perplexity of long documents): the first scores all its targets, each later one only
+its last S, so every token is scored exactly once and a target at document position p sees at
+least min(p, W - S) tokens of its document (`context_start` records where its context began;
+`repeat_n` is recomputed over exactly that context). S = W gives non-overlapping windows.
+Windows are sorted by length and batched, right-padded; causal models ignore the padding.
 
 Precision: bf16 on CUDA, fp32 on CPU; the loss is `cross_entropy(reduction="none")` on the logits,
 cast to fp32 one batch at a time (no log-softmax tensor is kept).
 
 Caching and resume: a model's losses are stored under `cache_dir` keyed by the model (resolved
-path, weight file sizes and mtimes), the token stream, W, the separator and the dtype. While
+path, weight file sizes and mtimes), the token stream, W, S, the separator and the dtype. While
 scoring, finished batches are checkpointed every `checkpoint_every` batches, so an interrupted run
 resumes where it stopped.
 """
@@ -113,46 +115,102 @@ def load_model(
 
 @dataclass
 class Windows:
-    """The scoring plan for a token table: per row its window; per window its rows and inputs."""
+    """The scoring plan for a token table: per row its window; per window its rows and inputs.
+
+    Window w feeds `inputs[w]` and scores the targets `rows[w]` at input positions
+    `first[w] .. len(inputs[w]) - 1`; the input positions before `first[w]` are context only.
+    """
 
     window: int
+    stride: int
     prefix_id: int
     inputs: list[np.ndarray]  # per window: input ids [n_w]
-    rows: list[np.ndarray]  # per window: table rows of its targets [n_w]
+    rows: list[np.ndarray]  # per window: table rows of its targets [m_w], m_w <= n_w
+    first: np.ndarray  # per window: input position of its first target (n_w - m_w)
     window_index: np.ndarray  # per row: window number within its document
-    window_pos: np.ndarray  # per row: position within the window (= context length - 1)
+    window_pos: np.ndarray  # per row: position within the window's inputs (= context length - 1)
+    context_start: np.ndarray  # per row: document position of the first document token it saw
     group: np.ndarray  # per row: a global window id (doc, window), for per-window statistics
 
     @property
     def fingerprint(self) -> str:
-        digest = hashlib.sha256(f"{self.window}:{self.prefix_id}".encode())
-        for ids in self.inputs:
-            digest.update(len(ids).to_bytes(8, "little"))
+        digest = hashlib.sha256(f"{self.window}:{self.stride}:{self.prefix_id}".encode())
+        for ids, rows in zip(self.inputs, self.rows):
+            digest.update(len(ids).to_bytes(8, "little") + len(rows).to_bytes(8, "little"))
             digest.update(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
         return digest.hexdigest()
 
 
-def make_windows(
-    doc_id: np.ndarray, position: np.ndarray, token_id: np.ndarray, window: int, prefix_id: int
-) -> Windows:
-    """Cut documents (rows grouped by `doc_id`, in position order) into windows of `window` targets."""
+def default_stride(window: int, stride: int | None) -> int:
+    """`stride`, or half the window when None; ValueError unless 1 <= stride <= window."""
     if window < 1:
         raise ValueError(f"window {window} must be a positive number of tokens.")
+    stride = max(1, window // 2) if stride is None else stride
+    if not 1 <= stride <= window:
+        raise ValueError(
+            f"stride {stride} is outside 1..{window} (the window); set a stride (score.stride) in that range."
+        )
+    return stride
+
+
+def window_starts(length: int, window: int, stride: int) -> list[tuple[int, int, int]]:
+    """(start, first target, end) document positions of each window over a document of `length` tokens.
+
+    Window k feeds the inputs for targets [k*stride, k*stride + window) and scores those not scored
+    before: all of them in window 0, the last `stride` in later windows. So every target is scored
+    once, and a target of window k >= 1 sees at least window - stride + 1 document tokens.
+    """
+    spans, start = [], 0
+    while True:
+        end = min(start + window, length)
+        spans.append((start, 0 if start == 0 else start + window - stride, end))
+        if end >= length:
+            return spans
+        start += stride
+
+
+def make_windows(
+    doc_id: np.ndarray,
+    position: np.ndarray,
+    token_id: np.ndarray,
+    window: int,
+    prefix_id: int,
+    stride: int | None = None,
+) -> Windows:
+    """Cut documents (rows grouped by `doc_id`, positions 0..L-1 in order) into strided windows.
+
+    The input sequence of a document is `[prefix, t_0, ..., t_{L-1}]`; window k feeds its slice
+    `[k*stride, k*stride + window)` (so target t_p is predicted from input position p) and scores the
+    targets listed by `window_starts`. `stride=window` gives non-overlapping windows; the default
+    (None) is `window // 2`.
+    """
+    stride = default_stride(window, stride)
     doc_id, position = np.asarray(doc_id), np.asarray(position, dtype=np.int64)
     token_id = np.asarray(token_id, dtype=np.int64)
-    window_index, window_pos = position // window, position % window
-    group_key = doc_id.astype(np.int64) * (1 << 32) + window_index
-    starts = np.flatnonzero(np.r_[True, group_key[1:] != group_key[:-1]])
-    bounds = np.r_[starts, len(token_id)]
-    inputs, rows = [], []
-    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        first = prefix_id if window_pos[a] == 0 and window_index[a] == 0 else int(token_id[a - 1])
-        inputs.append(np.r_[first, token_id[a : b - 1]])
-        rows.append(np.arange(a, b))
-    group = np.repeat(np.arange(len(starts)), np.diff(bounds))
-    return Windows(
-        window, prefix_id, inputs, rows, window_index.astype(np.int32), window_pos.astype(np.int32), group
-    )
+    n = len(token_id)
+    doc_starts = np.flatnonzero(np.r_[True, doc_id[1:] != doc_id[:-1]]) if n else np.zeros(0, dtype=np.int64)
+    window_index = np.zeros(n, dtype=np.int32)
+    window_pos = np.zeros(n, dtype=np.int32)
+    context_start = np.zeros(n, dtype=np.int64)
+    group = np.zeros(n, dtype=np.int64)
+    inputs, rows, first = [], [], []
+    for r0, r1 in zip(doc_starts.tolist(), np.r_[doc_starts[1:], n].tolist()):
+        if position[r0] != 0 or position[r1 - 1] != r1 - r0 - 1:
+            raise ValueError(
+                f"document {doc_id[r0]} is not one run of positions 0..L-1; pass whole documents."
+            )
+        for k, (start, lo, end) in enumerate(window_starts(r1 - r0, window, stride)):
+            head = [prefix_id] if start == 0 else [int(token_id[r0 + start - 1])]
+            inputs.append(np.r_[head, token_id[r0 + start : r0 + end - 1]].astype(np.int64))
+            targets = np.arange(r0 + lo, r0 + end)
+            rows.append(targets)
+            first.append(lo - start)
+            window_index[targets] = k
+            window_pos[targets] = np.arange(lo, end) - start
+            context_start[targets] = max(start - 1, 0)
+            group[targets] = len(rows) - 1
+    return Windows(window, stride, prefix_id, inputs, rows, np.asarray(first, dtype=np.int64), window_index,
+                   window_pos, context_start, group)  # fmt: skip
 
 
 def batches(windows: Windows, batch_size: int) -> list[np.ndarray]:
@@ -169,7 +227,7 @@ def _batch_tensors(windows: Windows, idx: np.ndarray, token_id: np.ndarray, devi
     for row, i in enumerate(idx):
         n = lengths[row]
         inputs[row, :n] = windows.inputs[i]
-        targets[row, :n] = token_id[windows.rows[i]]
+        targets[row, windows.first[i] : n] = token_id[windows.rows[i]]
     return torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
 
 
@@ -193,9 +251,12 @@ def token_losses(
             continue
         inputs, targets = _batch_tensors(windows, idx, token_id, device)
         logits = forward(inputs)  # [B, T, V]
-        loss = row_losses(logits.flatten(0, 1), targets.flatten()).view(targets.shape).cpu().numpy()
-        for row, i in enumerate(idx):
-            losses[windows.rows[i]] = loss[row, : len(windows.rows[i])]
+        spans = [(int(windows.first[i]), len(windows.inputs[i])) for i in idx]  # scored positions only
+        loss = torch.cat(
+            [row_losses(logits[row, a:b], targets[row, a:b]) for row, (a, b) in enumerate(spans)]
+        )
+        loss = loss.cpu().numpy()
+        losses[np.concatenate([windows.rows[i] for i in idx])] = loss
         if checkpoint and (step + 1) % checkpoint_every == 0 and step + 1 < len(plan):
             _save_atomic(checkpoint, {"done": np.array(step + 1), "losses": losses})
     return losses

@@ -1,7 +1,9 @@
 """Benchmark the eval pipeline: annotation throughput (with POS tagging, then from the cache) and the
-overhead of scoring (forward + per-token cross-entropy + bookkeeping) over a bare forward pass.
+overhead of scoring (forward + per-token cross-entropy + bookkeeping) over a bare forward pass of
+the same windows. The scored tokens are those of the first `--windows` non-overlapping windows, so
+runs with different `--stride` score the same tokens (stride W/2 feeds about twice the inputs).
 
-    .venv/bin/python scripts/bench_eval.py [--dataset data/demo] [--tokens 100000] [--n-process 2]
+    .venv/bin/python scripts/bench_eval.py [--dataset data/demo] [--tokens 100000] [--stride 256]
 
 Corpus: the validation split of a prepared dataset (default data/demo; `python -m train.prepare
 data=demo` makes it), else the interpreter's pydoc topics. Prints medians over `--repeats` runs.
@@ -57,7 +59,8 @@ def main() -> None:
     parser.add_argument("--model", default="tiny_transformer", help="a conf/model name")
     parser.add_argument("--model-overrides", nargs="*", default=[], help="e.g. vocab_size=8192")
     parser.add_argument("--window", type=int, default=512)
-    parser.add_argument("--windows", type=int, default=16, help="windows to score")
+    parser.add_argument("--stride", type=int, default=None, help="window stride (default window // 2)")
+    parser.add_argument("--windows", type=int, default=16, help="score the tokens of the first N windows")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -85,14 +88,15 @@ def main() -> None:
 
     model = build_model(load_model_config(args.model, args.model_overrides)).eval()
     token_id = table["token_id"].to_numpy()
-    windows = make_windows(table["doc_id"], table["position"], token_id, args.window, prefix_id=0)
-    keep_rows = np.concatenate(windows.rows[: args.windows])
+    windows = make_windows(table["doc_id"], table["position"], token_id, args.window, 0, args.window)
+    keep_rows = np.concatenate(windows.rows[: args.windows])  # the same tokens whatever the stride
     windows = make_windows(
         table["doc_id"].iloc[keep_rows],
         table["position"].iloc[keep_rows],
         token_id[keep_rows],
         args.window,
         0,
+        args.stride,
     )
     token_id = token_id[keep_rows]
     cpu = torch.device("cpu")
@@ -103,7 +107,7 @@ def main() -> None:
         scored.append(cpu_seconds(lambda: token_losses(model, windows, token_id, 4, cpu)))
     ratio = statistics.median(scored) / statistics.median(bare)
     print(f"scoring: {args.model} {' '.join(args.model_overrides)}, {len(token_id)} tokens in {len(windows.inputs)} "
-          f"windows of <= {args.window}, fp32 CPU, process CPU seconds")  # fmt: skip
+          f"windows of <= {args.window} every {windows.stride}, fp32 CPU, process CPU seconds")  # fmt: skip
     print(f"  bare forward median {statistics.median(bare):.2f} s, scoring median {statistics.median(scored):.2f} s: "
           f"overhead {ratio:.3f}x")  # fmt: skip
 

@@ -8,6 +8,7 @@ that only override keys of these (or of `hydra`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -36,10 +37,14 @@ class TrainerConfig:
     log_interval: int = 10
     eval_interval: int = 0  # validation loss every N steps (0: only at the end)
     eval_batches: int = 8  # validation batches per evaluation
-    # Filtered validation losses at every evaluation (eval.inloop.FilteredLoss), e.g.
-    # [all, content, function, "content & no_copy"]; the validation set is annotated once at start.
+    # Objects called at fit start, every evaluation and fit end (train.callbacks.Callback), each a
+    # mapping with a Hydra `_target_` and its arguments.
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    # Shortcut: filtered validation losses at every evaluation, e.g. [all, content, function,
+    # "content & no_copy"], adds eval.inloop.FilteredLossCallback(filters, window, stride).
     filtered_eval: list[str] = field(default_factory=list)
     filtered_eval_window: int = 512
+    filtered_eval_stride: int | None = None  # null: window // 2, as python -m eval
     checkpoint_interval: int = 500  # 0: no intermediate checkpoints
     keep_last: int = 2  # checkpoints kept on disk
     snapshots: bool = False  # also write each checkpoint as snapshots/step_N/ in the pretrained format

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from models import build_model
 from models.summary import summarize
+from train.callbacks import build_callbacks, callback_configs
 from train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from train.config import PRECISIONS, TrainConfig
 from train.data.config import PrepareConfig
@@ -109,13 +110,9 @@ class Trainer:
         self.flops_per_token = summarize(cfg.model, t.seq_len)["flops_per_token"]
         self.peak_flops = peak_flops(world.device, t.peak_flops)
         self.signal_received: int | None = None
-        self.filtered_loss = None
-        if t.filtered_eval:
-            from eval.inloop import FilteredLoss
-
-            self.filtered_loss = FilteredLoss.from_dataset(
-                str(self.data_path), filters=list(t.filtered_eval), window=t.filtered_eval_window
-            )
+        self.callbacks = build_callbacks(
+            callback_configs(t.callbacks, t.filtered_eval, t.filtered_eval_window, t.filtered_eval_stride)
+        )
         self.logger = MetricsLogger(
             self.run_dir,
             cfg.logger,
@@ -221,15 +218,19 @@ class Trainer:
         return float(norm)
 
     def evaluate(self) -> dict[str, float]:
-        """Validation loss, plus the filtered losses when `trainer.filtered_eval` names filters."""
-        metrics = {"val_loss": self.validate()}
-        if self.filtered_loss is not None:
-            metrics |= self.filtered_loss(self.model)
+        """`val/packed_loss` (training-style packed rows), plus every callback's metrics."""
+        metrics = {"val/packed_loss": self.validate()}
+        for callback in self.callbacks:
+            metrics |= callback.on_evaluate(self)
         return metrics
 
     @torch.no_grad()
     def validate(self) -> float:
-        """Mean cross-entropy over the first `eval_batches` validation batches (every rank: all of them)."""
+        """Mean cross-entropy over the first `eval_batches` validation batches (every rank: all of them).
+
+        The rows are packed like training rows (documents concatenated, `seq_len` tokens each, document
+        masking as in training), so this is the training objective on held-out data.
+        """
         t = self.cfg.trainer
         self.model.eval()
         ce, count = 0.0, 0
@@ -255,6 +256,8 @@ class Trainer:
         for signum in (signal.SIGTERM, signal.SIGUSR1):
             signal.signal(signum, self._on_signal)
         self.maybe_resume()
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
         if self.step == 0:
             self.logger.log({"event": "start", "first_batch_sha256": batch_fingerprint(self.batches, 0),
                              "flops_per_token": self.flops_per_token, "max_steps": self.max_steps,
@@ -295,3 +298,5 @@ class Trainer:
         self.logger.log({**self.evaluate(), "event": "end"}, self.step)
         final = self.export(self.run_dir / "final")
         self.logger.log({"event": "exported", "path": str(final)}, self.step)
+        for callback in self.callbacks:
+            callback.on_fit_end(self)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -43,3 +45,24 @@ def save_tiny(path: Path, arch: str, tokenizer_file: Path | None, seed: int = 0)
         str(path), tokenizer_file=str(tokenizer_file) if tokenizer_file else None
     )
     return path
+
+
+def corpus_files(root: Path) -> list[str]:
+    """Overrides selecting a `sources` corpus of the handcrafted texts (one .txt per document), given as
+    a user config directory on Hydra's search path, the way users add their own corpora."""
+    lines = ["defaults:", "  - corpus_schema", "  - _self_", "name: handcrafted", "type: sources", "sources:"]
+    for text, domain in zip(TEXTS, DOMAINS):
+        (root / f"{domain}.txt").write_text(text)
+        lines.append(f"  {domain}: {{type: local, paths: ['{root / f'{domain}.txt'}'], domain: {domain}}}")
+    (root / "conf" / "corpus").mkdir(parents=True, exist_ok=True)
+    (root / "conf" / "corpus" / "handcrafted.yaml").write_text("\n".join(lines) + "\n")
+    return [f"hydra.searchpath=[file://{root / 'conf'}]", "corpus=handcrafted"]
+
+
+def run_eval(tmp_path: Path, models: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """`python -m eval` in a subprocess on the handcrafted corpus (W=64); returns it and its run dir."""
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "eval", f"models=[{','.join(map(str, models))}]", *corpus_files(tmp_path),
+            "score.window=64", "report.n_boot=100", f"cache_dir={tmp_path / 'cache'}", "progress=false",
+            f"hydra.run.dir={out}", *extra]  # fmt: skip
+    return subprocess.run(args, capture_output=True, text=True, cwd=Path(__file__).parents[2]), out

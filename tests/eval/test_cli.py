@@ -4,36 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from eval_helpers import DOMAINS, TEXTS, save_tiny, train_tokenizer
+from eval_helpers import DOMAINS, run_eval, save_tiny, train_tokenizer
 
 OUTPUTS = ["tokens.parquet", "report.md", "gaps.csv", "summary.json", "plots", "tokens.html"]
 pytestmark = pytest.mark.slow
-
-
-def corpus_files(root: Path) -> list[str]:
-    """Overrides selecting a `sources` corpus of the handcrafted texts (one .txt per document), given as
-    a user config directory on Hydra's search path, the way users add their own corpora."""
-    lines = ["defaults:", "  - corpus_schema", "  - _self_", "name: handcrafted", "type: sources", "sources:"]
-    for text, domain in zip(TEXTS, DOMAINS):
-        (root / f"{domain}.txt").write_text(text)
-        lines.append(f"  {domain}: {{type: local, paths: ['{root / f'{domain}.txt'}'], domain: {domain}}}")
-    (root / "conf" / "corpus").mkdir(parents=True, exist_ok=True)
-    (root / "conf" / "corpus" / "handcrafted.yaml").write_text("\n".join(lines) + "\n")
-    return [f"hydra.searchpath=[file://{root / 'conf'}]", "corpus=handcrafted"]
-
-
-def run_eval(tmp_path: Path, models: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
-    out = tmp_path / "run"
-    args = [sys.executable, "-m", "eval", f"models=[{','.join(map(str, models))}]", *corpus_files(tmp_path),
-            "score.window=64", "report.n_boot=100", f"cache_dir={tmp_path / 'cache'}", "progress=false",
-            f"hydra.run.dir={out}", *extra]  # fmt: skip
-    return subprocess.run(args, capture_output=True, text=True, cwd=Path(__file__).parents[2]), out
 
 
 def test_cli_end_to_end_with_curves(tmp_path, tiny_models) -> None:
@@ -61,7 +38,15 @@ def test_cli_end_to_end_with_curves(tmp_path, tiny_models) -> None:
 
 
 @pytest.mark.parametrize(
-    "case", ["missing_model", "tokenizer_mismatch", "empty_corpus", "unknown_filter", "corrupt_parquet"]
+    "case",
+    [
+        "missing_model",
+        "tokenizer_mismatch",
+        "empty_corpus",
+        "unknown_filter",
+        "corrupt_parquet",
+        "bad_stride",
+    ],
 )
 def test_bad_input_one_line_nonzero_nothing_written(tmp_path, tiny_models, case: str) -> None:
     models, extra = [tiny_models["transformer"], tiny_models["hybrid"]], []
@@ -75,13 +60,15 @@ def test_bad_input_one_line_nonzero_nothing_written(tmp_path, tiny_models, case:
         extra = ["corpus.max_chars_per_doc=0", "corpus.max_docs_per_domain=0"]
     elif case == "unknown_filter":
         extra = ["filters.use=[all,contnet]"]
+    elif case == "bad_stride":
+        extra = ["score.stride=65"]
     else:
         (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
         extra = [f"filters.favoured.reference={tmp_path / 'bad.parquet'}"]
     proc, out = run_eval(tmp_path, models, *extra)
     expected = {"missing_model": "does not exist", "tokenizer_mismatch": "tokenizer mismatch",
                 "empty_corpus": "no non-empty document", "unknown_filter": "unknown filter 'contnet'",
-                "corrupt_parquet": "cannot read the reference"}[case]  # fmt: skip
+                "corrupt_parquet": "cannot read the reference", "bad_stride": "stride 65 is outside 1..64"}[case]  # fmt: skip
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr

@@ -1,38 +1,61 @@
-"""In-loop filtered losses equal the offline pipeline's per-filter means on the same tokens."""
+"""In-loop filtered losses equal the offline eval of the same model on the same documents."""
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from eval_helpers import DOMAINS, TEXTS
+import json
 
-from eval.annotate import annotate
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from eval_helpers import DOMAINS, EOS, TEXTS, run_eval
+
+from eval.annotate import load_tokenizer
 from eval.filters import Filters
 from eval.inloop import FilteredLoss
-from eval.repeats import repeat_n
-from eval.score import load_model, make_windows, token_losses
+from eval.score import load_model, token_losses
+from eval.table import scoring_table
+
+FILTERS = ["all", "content", "content & no_copy", "close_bracket", "copy1"]
 
 
-def test_filtered_loss_matches_offline_scoring(tiny_models, tokenizer_file) -> None:
-    filters = ["all", "content", "content & no_copy", "close_bracket"]
-    val = FilteredLoss.from_texts(TEXTS, tokenizer_file, DOMAINS, filters=filters, window=32, batch_size=3)
+def test_filtered_loss_matches_the_scoring_table(tiny_models, tokenizer_file) -> None:
+    val = FilteredLoss.from_texts(TEXTS, tokenizer_file, DOMAINS, filters=FILTERS, window=32, batch_size=3)
     model = load_model(tiny_models["transformer"], torch.device("cpu"), torch.float32)
     lm = model.forward
     lm.train()
     metrics = val(lm)
     assert lm.training  # mode restored
-    assert list(metrics) == [
-        "val/loss/all",
-        "val/loss/content",
-        "val/loss/content&no_copy",
-        "val/loss/close_bracket",
-    ]
+    assert list(metrics) == [f"val/loss/{name.replace(' ', '')}" for name in FILTERS]
 
-    table = annotate(TEXTS, tokenizer_file, DOMAINS)
-    w = make_windows(table.doc_id, table.position, table.token_id, 32, prefix_id=0)
-    table["window_pos"] = w.window_pos
-    table["repeat_n"] = repeat_n(table.token_id.to_numpy(), w.group)
-    losses = token_losses(lm, w, table.token_id.to_numpy(), 4, torch.device("cpu"))
-    for name, key in zip(filters, metrics):
+    tokenizer = load_tokenizer(tokenizer_file)
+    table, windows = scoring_table(TEXTS, tokenizer, DOMAINS, 32, None, tokenizer.token_to_id(EOS))
+    assert windows.stride == 16 and (table["context_start"] > 0).any()
+    losses = token_losses(lm, windows, table.token_id.to_numpy(), 4, torch.device("cpu"))
+    for name, key in zip(FILTERS, metrics):
         mask = Filters().mask(name, table)
+        assert val.masks[name].sum() == mask.sum() > 0, name
         assert np.isclose(metrics[key], losses[mask].mean(), atol=1e-5), name
+
+
+@pytest.mark.slow
+def test_filtered_loss_equals_python_m_eval(tmp_path, tiny_models, tokenizer_file) -> None:
+    """The offline side is `python -m eval` itself: its summary.json losses, same documents, W, S."""
+    window, stride = 16, 4
+    proc, out = run_eval(tmp_path, [tiny_models["transformer"], tiny_models["hybrid"]], f"score.window={window}", f"score.stride={stride}",
+                         "filters.use=[" + ",".join(f"'{f}'" for f in FILTERS) + "]", "filters.favoured.enabled=false")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    losses = pd.DataFrame(json.loads((out / "summary.json").read_text())["losses"])
+    offline = losses[losses["model"] == "hybrid"].set_index("filter")
+    tokens = pd.read_parquet(out / "tokens.parquet")
+    assert (tokens["context_start"] > 0).any() and (tokens["repeat_n"] <= tokens["repeat_n_doc"]).all()
+
+    val = FilteredLoss.from_texts(
+        TEXTS, tokenizer_file, DOMAINS, filters=FILTERS, window=window, stride=stride
+    )
+    metrics = val(load_model(tiny_models["hybrid"], torch.device("cpu"), torch.float32).forward)
+    for name in FILTERS:
+        assert int(val.masks[name].sum()) == int(offline.loc[name, "tokens"]), name
+        assert np.isclose(
+            metrics[f"val/loss/{name.replace(' ', '')}"], offline.loc[name, "mean_loss"], atol=1e-5
+        )

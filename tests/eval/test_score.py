@@ -20,7 +20,7 @@ def test_windows_cover_every_token_once_with_its_prefix() -> None:
     doc_id = np.r_[np.zeros(5, int), np.ones(2, int)]
     position = np.r_[np.arange(5), np.arange(2)]
     token_id = np.array([10, 11, 12, 13, 14, 20, 21])
-    w = make_windows(doc_id, position, token_id, window=2, prefix_id=0)
+    w = make_windows(doc_id, position, token_id, window=2, prefix_id=0, stride=2)
     assert [x.tolist() for x in w.inputs] == [[0, 10], [11, 12], [13], [0, 20]]
     assert [r.tolist() for r in w.rows] == [[0, 1], [2, 3], [4], [5, 6]]
     assert w.window_pos.tolist() == [0, 1, 0, 1, 0, 0, 1] and w.window_index.tolist() == [0, 0, 1, 1, 2, 0, 0]
@@ -34,7 +34,7 @@ def test_losses_match_a_direct_forward(tiny_models) -> None:
     rng = np.random.default_rng(0)
     token_id = rng.integers(1, 400, 30)
     doc_id, position = np.r_[np.zeros(20, int), np.ones(10, int)], np.r_[np.arange(20), np.arange(10)]
-    w = make_windows(doc_id, position, token_id, window=8, prefix_id=0)
+    w = make_windows(doc_id, position, token_id, window=8, prefix_id=0, stride=8)
     losses = token_losses(model.forward, w, token_id, batch_size=3, device=CPU)
     # by hand: document 0, window 1 = targets 8..15 after input [t7, t8, ..., t14]
     with torch.no_grad():
@@ -68,7 +68,7 @@ def test_hf_model_scores_equal_its_zoo_import(tmp_path, tokenizer_file) -> None:
 def test_cache_and_resume(tmp_path, tiny_models, monkeypatch) -> None:
     model = load_model(tiny_models["transformer"], CPU, torch.float32)
     token_id = np.random.default_rng(2).integers(1, 400, 64)
-    w = make_windows(np.zeros(64, int), np.arange(64), token_id, window=4, prefix_id=0)
+    w = make_windows(np.zeros(64, int), np.arange(64), token_id, window=4, prefix_id=0, stride=4)
     full = token_losses(model.forward, w, token_id, 2, CPU)
     # an interrupted run leaves a checkpoint after 4 of 8 batches; the rerun computes only the rest
     calls = []
@@ -93,3 +93,6 @@ def test_cache_and_resume(tmp_path, tiny_models, monkeypatch) -> None:
     calls.clear()
     second = cached_losses(model, w, token_id, 2, CPU, torch.float32, tmp_path / "cache")
     assert not calls and np.array_equal(first, second)
+    strided = make_windows(np.zeros(64, int), np.arange(64), token_id, window=4, prefix_id=0, stride=2)
+    third = cached_losses(model, strided, token_id, 2, CPU, torch.float32, tmp_path / "cache")
+    assert calls and not np.array_equal(first, third)  # the stride is part of the cache key

@@ -22,7 +22,7 @@ def test_each_architecture_learns_the_demo_corpus(tmp_path, demo_data, model: st
     assert done.returncode == 0, done.stderr
     log = records(run)
     start = next(r for r in log if r.get("event") == "start")
-    first_loss, val_loss = losses(run)[1], log[-2]["val_loss"]
+    first_loss, val_loss = losses(run)[1], log[-2]["val/packed_loss"]
     assert first_loss > 8.5  # ln(8192) = 9.01 at init
     assert val_loss < first_loss - 2.0, (first_loss, val_loss)  # clearly learned, not noise
     assert len(start["first_batch_sha256"]) == 64
@@ -190,6 +190,7 @@ def test_filtered_validation_losses_are_logged_in_the_loop(tmp_path, demo_data) 
             5 < r["val/loss/content"] < 10 and 5 < r["val/loss/function"] < 10 and 5 < r["val/loss/all"] < 10
         )
         assert r["val/loss/content"] != r["val/loss/function"]
+        assert r["val/loss/all"] != r["val/packed_loss"]  # per-document windows vs packed rows
 
 
 def test_document_masking_trains_and_differs_from_plain_packing(tmp_path, demo_data) -> None:

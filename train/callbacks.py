@@ -1,0 +1,73 @@
+"""Callbacks: how code outside the training half (in-loop evaluation, probes, ...) joins the loop.
+
+The trainer calls, on every callback of `trainer.callbacks` (instantiated with Hydra from their
+`_target_`, the Lightning / OLMo-core convention), in list order:
+
+- `on_fit_start(trainer)` once before the first step (also after a resume), e.g. to build a fixed
+  validation set from `trainer.data_path`;
+- `on_evaluate(trainer) -> dict[str, float]` at every evaluation (every `eval_interval` steps and
+  at the end); the returned metrics are logged with `val/packed_loss` at `trainer.step`;
+- `on_fit_end(trainer)` once after the final evaluation and export.
+
+Every rank calls every hook (an FSDP forward needs all ranks). `Callback` is a runtime-checkable
+protocol: subclass it to inherit no-op hooks, or define the three methods on any class (eval does,
+so that eval never imports the training half, and the training half never imports eval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+
+FILTERED_LOSS_TARGET = "eval.inloop.FilteredLossCallback"  # a string target: not an import of eval
+
+
+@runtime_checkable
+class Callback(Protocol):
+    """Hooks the trainer calls; each receives the `Trainer` (model, step, data_path, cfg, world)."""
+
+    def on_fit_start(self, trainer: Any) -> None:
+        """Before the first step."""
+
+    def on_evaluate(self, trainer: Any) -> dict[str, float]:
+        """Metrics to log at an evaluation."""
+        return {}
+
+    def on_fit_end(self, trainer: Any) -> None:
+        """After the final evaluation and export."""
+
+
+def callback_configs(
+    callbacks: Sequence[Mapping[str, Any]], filtered_eval: Sequence[str], window: int, stride: int | None
+) -> list[dict[str, Any]]:
+    """`trainer.callbacks`, plus the filtered-loss callback that the `trainer.filtered_eval` shortcut names."""
+    configs = [dict(c) for c in callbacks]
+    if filtered_eval:
+        configs.append({"_target_": FILTERED_LOSS_TARGET, "filters": list(filtered_eval), "window": window,
+                        "stride": stride})  # fmt: skip
+    return configs
+
+
+def build_callbacks(configs: Sequence[Mapping[str, Any]]) -> list[Callback]:
+    """Instantiate each config (a mapping with `_target_`); ValueError for one that is not a callback."""
+    built = []
+    for config in configs:
+        if "_target_" not in config:
+            raise ValueError(
+                f"trainer.callbacks entry {dict(config)} has no _target_; name the callback's class."
+            )
+        try:
+            callback = instantiate(config, _convert_="all")
+        except InstantiationException as error:
+            first = str(error).strip().splitlines()[0]
+            raise ValueError(f"trainer.callbacks: {first}; check the _target_ and its arguments.") from None
+        if not isinstance(callback, Callback):
+            raise ValueError(
+                f"trainer.callbacks: {config['_target_']} lacks on_fit_start/on_evaluate/on_fit_end; "
+                "implement the train.callbacks.Callback hooks."
+            )
+        built.append(callback)
+    return built
