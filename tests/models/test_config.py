@@ -87,6 +87,18 @@ def test_tiny_swa_window_is_shorter_than_the_demo_sequence() -> None:
     assert summarize(cfg)["params"] == summarize(load_model_config("tiny_transformer"))["params"]
 
 
+def test_tiny_swa_equals_full_attention_inside_the_window_and_differs_beyond() -> None:
+    """Same weights: the first 128 positions see everything either way; later ones see less."""
+    swa = build_model(load_model_config("tiny_transformer_swa"))
+    full = build_model(load_model_config("tiny_transformer"))
+    full.load_state_dict(swa.state_dict())
+    ids = torch.randint(0, 8192, (1, 200), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = swa(ids), full(ids)  # [1, 200, vocab]
+    assert torch.allclose(a[:, :128], b[:, :128], atol=1e-5)
+    assert (a[:, 128:] - b[:, 128:]).abs().amax(dim=-1).min() > 1e-4
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
