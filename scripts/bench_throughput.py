@@ -76,9 +76,9 @@ def run_training(model: str, data: list[str], args: argparse.Namespace, out: Pat
 def summarize_run(model: str, steps: list[dict]) -> dict:
     if not steps:
         raise SystemExit(f"{model}: no logged steps after warm-up; raise --steps above --warmup.")
-    median = lambda key: statistics.median(r[key] for r in steps if key in r)  # noqa: E731
+    median = lambda key: statistics.median(r[key] for r in steps if r.get(key) is not None)  # noqa: E731
     return {"model": model, "tokens_per_s": median("tokens_per_s"),
-            "mfu": median("mfu") if any("mfu" in r for r in steps) else float("nan"),
+            "mfu": median("mfu") if any(r.get("mfu") is not None for r in steps) else float("nan"),
             "peak_memory_gb": max(r["peak_memory_gb"] for r in steps), "steps": len(steps)}  # fmt: skip
 
 

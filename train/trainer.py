@@ -31,7 +31,7 @@ from train.config import PRECISIONS, TrainConfig
 from train.data.config import PrepareConfig
 from train.data.loader import TokenSequences, TrainBatches, check_tokenizer_compatible, validation_batches
 from train.distributed import World, all_reduce_mean, barrier, broadcast_object, parallelize
-from train.metrics import MetricsLogger, peak_flops, peak_memory_gb
+from train.metrics import MetricsLogger, mfu, peak_flops, peak_memory_gb
 from train.recipe import build_optimizer, build_scheduler
 
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: a checkpoint was saved on SIGTERM/SIGUSR1; requeue the job
@@ -108,7 +108,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.max_steps)
         self.step, self.tokens_seen = 0, 0
         self.flops_per_token = summarize(cfg.model, t.seq_len)["flops_per_token"]
-        self.peak_flops = peak_flops(world.device, t.peak_flops)
+        self.peak_flops = peak_flops(world.device, t.peak_flops, announce=world.is_main)
         self.signal_received: int | None = None
         self.callbacks = build_callbacks(
             callback_configs(t.callbacks, t.filtered_eval, t.filtered_eval_window, t.filtered_eval_stride)
@@ -281,8 +281,7 @@ class Trainer:
                 tokens_per_s = window_steps * t.global_batch_tokens / elapsed
                 metrics |= {"lr": self.scheduler.get_last_lr()[0], "tokens_seen": self.tokens_seen,
                             "tokens_per_s": tokens_per_s, "peak_memory_gb": peak_memory_gb(world.device)}  # fmt: skip
-                if self.peak_flops:
-                    metrics["mfu"] = tokens_per_s / world.world_size * self.flops_per_token / self.peak_flops
+                metrics["mfu"] = mfu(tokens_per_s, world.world_size, self.flops_per_token, self.peak_flops)
                 self.logger.log(metrics, self.step)
                 window_start, window_steps = time.perf_counter(), 0
             if t.eval_interval and self.step % t.eval_interval == 0:

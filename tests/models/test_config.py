@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -15,10 +17,17 @@ ALL_CONFIGS = available_model_configs()
 def test_shipped_configs_are_all_found() -> None:
     expected = {
         f"{arch}_{size}"
-        for arch in ("transformer", "hybrid", "rnn")
+        for arch in ("transformer", "transformer_swa", "hybrid", "rnn")
         for size in ("60m", "150m", "300m", "600m", "1b")
     }
-    expected |= {"tiny_transformer", "tiny_hybrid", "tiny_rnn", "olmo3_7b", "olmo_hybrid_7b"}
+    expected |= {
+        "tiny_transformer",
+        "tiny_transformer_swa",
+        "tiny_hybrid",
+        "tiny_rnn",
+        "olmo3_7b",
+        "olmo_hybrid_7b",
+    }
     assert expected <= set(ALL_CONFIGS)
 
 
@@ -49,6 +58,45 @@ def test_1b_configs_share_everything_but_the_mixers() -> None:
     assert shared == [(2048, 16, 16, 8192, 100352)] * 3
     assert cfgs[1].layer_mixer_names() == ["gdn", "gdn", "gdn", "attn"] * 4
     assert set(cfgs[2].layer_mixer_names()) == {"gdn"}
+
+
+@pytest.mark.parametrize("size", ["60m", "150m", "300m", "600m", "1b"])
+def test_swa_transformers_are_olmo3_groups_with_the_transformers_parameters(size: str) -> None:
+    """3 sliding-window (4096) : 1 full attention per group of four, as Olmo 3; same parameters as
+    `transformer_<size>`; the hybrid's GDN layers sit exactly where the sliding-window layers are."""
+    swa, full = load_model_config(f"transformer_swa_{size}"), load_model_config(f"transformer_{size}")
+    groups = swa.n_layers // 4
+    windows = [swa.mixers[name].window for name in swa.layer_mixer_names()]
+    assert swa.n_layers % 4 == 0 and windows == [4096, 4096, 4096, None] * groups
+    assert summarize(swa)["params"] == summarize(full)["params"]
+    hybrid = load_model_config(f"hybrid_{size}")
+    types = [hybrid.mixers[name].type for name in hybrid.layer_mixer_names()]
+    assert types == ["gated_deltanet" if w else "attention" for w in windows]
+    olmo3 = load_model_config("olmo3_7b")
+    assert [olmo3.mixers[name].window for name in olmo3.layer_mixer_names()][:4] == windows[:4]
+
+
+def test_tiny_swa_window_is_shorter_than_the_demo_sequence() -> None:
+    from omegaconf import OmegaConf
+
+    cfg = load_model_config("tiny_transformer_swa")
+    windows = [cfg.mixers[name].window for name in cfg.layer_mixer_names()]
+    demo = Path(__file__).resolve().parents[2] / "conf" / "experiment" / "demo.yaml"
+    demo_seq_len = OmegaConf.load(demo).trainer.seq_len
+    assert windows == [128, 128, 128, None] and demo_seq_len > 128
+    assert summarize(cfg)["params"] == summarize(load_model_config("tiny_transformer"))["params"]
+
+
+def test_tiny_swa_equals_full_attention_inside_the_window_and_differs_beyond() -> None:
+    """Same weights: the first 128 positions see everything either way; later ones see less."""
+    swa = build_model(load_model_config("tiny_transformer_swa"))
+    full = build_model(load_model_config("tiny_transformer"))
+    full.load_state_dict(swa.state_dict())
+    ids = torch.randint(0, 8192, (1, 200), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = swa(ids), full(ids)  # [1, 200, vocab]
+    assert torch.allclose(a[:, :128], b[:, :128], atol=1e-5)
+    assert (a[:, 128:] - b[:, 128:]).abs().amax(dim=-1).min() > 1e-4
 
 
 @pytest.mark.parametrize(

@@ -89,14 +89,22 @@ def test_cli_prepares_reuses_and_fails_cleanly(tmp_path):
     assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".new*"))
 
 
+DEMO_SMOKE_FINGERPRINT = "1a66e72ec64d444e456b3ba3903244db72d63c750a4c06601dbd3f8a8511628d"
+
+
 def test_demo_config_smoke(tmp_path):
-    """`data=demo` with small caps: every available demo domain, the real code path, a few seconds."""
+    """`data=demo` with small caps: all five domains, the real code path, a few seconds."""
     caps = [f"data.sources.{s}.max_bytes=150000" for s in ("prose", "books", "python", "html", "latex")]
     done = run_prepare(
-        tmp_path, "data=demo", f"data.path={tmp_path / 'demo'}", "data.tokenizer.vocab_size=1024", *caps
-    )
+        tmp_path, "data=demo", f"data.path={tmp_path / 'demo'}", "data.tokenizer.vocab_size=1024", *caps,
+        "data.validation_fraction=0.5",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
-    assert {"prose", "books", "python"} <= set(manifest["sources"])
+    assert set(manifest["sources"]) == {"prose", "books", "python", "html", "latex"}
+    # The token data's fingerprint is a constant: the same on every machine with this lock.
+    assert manifest["fingerprint"] == DEMO_SMOKE_FINGERPRINT
     assert manifest["tokenizer"]["vocab_size"] == 1024 and manifest["dtype"] == "uint16"
-    assert sum(source["validation"]["documents"] for source in manifest["sources"].values()) > 0
+    assert all(
+        s["validation"]["documents"] > 0 for s in manifest["sources"].values() if s["stats"]["documents"] > 1
+    )
