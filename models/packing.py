@@ -143,8 +143,8 @@ class Packing:
         `flex` picks flex_attention block masks over SDPA boolean masks; by default flex on CUDA
         when it is available. This is the only place that copies the boundaries to the host.
         """
-        cu_seqlens = cu_seqlens_from_doc_ids(doc_ids)
-        cu_seqlens_cpu = cu_seqlens.cpu()
+        cu_seqlens_cpu = cu_seqlens_from_doc_ids(doc_ids.cpu())  # the one device -> host copy
+        cu_seqlens = cu_seqlens_cpu.to(doc_ids.device)
         bounds = tuple(cu_seqlens_cpu.tolist())
         lengths = cu_seqlens_cpu.diff()
         starts = torch.repeat_interleave(cu_seqlens_cpu[:-1], lengths)
