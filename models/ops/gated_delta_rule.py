@@ -154,7 +154,7 @@ def _torch_packed(q, k, v, g, beta, initial_state, bounds, packing: Packing | No
             q, k, v, g, beta, initial_state, bounds if packing is None else packing.bounds
         )
     chunks = packed_chunks(bounds, CHUNK_SIZE, q.device) if packing is None else packing.chunks
-    parts = [_packed_to_chunks(x, chunks.gather, CHUNK_SIZE) for x in (q, k, v, g, beta)]
+    parts = [_packed_to_chunks(x, chunks.gather, chunks.size) for x in (q, k, v, g, beta)]
     o, finals = chunk_gated_delta_rule_core(*parts, initial_state, chunks.segments)
     return _packed_from_chunks(o, chunks.scatter), finals
 

@@ -8,6 +8,7 @@ import torch
 import models.packing as packing_module
 from models import build_model
 from models.mixers.attention import attention_mask
+from models.ops import gated_delta_rule, short_conv
 from models.packing import Packing, cu_seqlens_from_doc_ids
 from tests.models.test_model import PATTERNS, VOCAB, tiny
 
@@ -84,3 +85,34 @@ def test_attention_mixer_packing_path_equals_the_per_call_mask() -> None:
     x = torch.randn(3, 40, 64)
     with torch.no_grad():
         assert torch.equal(mixer(x, packing=p), mixer(x, packing=Packing.from_doc_ids(doc_ids)))
+
+
+@pytest.mark.parametrize("backend", ["torch", "torch_recurrent"])
+def test_ops_given_a_packing_equal_the_ops_given_cu_seqlens(backend: str) -> None:
+    """Precomputed boundaries, chunk maps and positions give exactly the per-call results."""
+    torch.manual_seed(0)
+    p = Packing.from_doc_ids(packed_doc_ids())
+    q, k = (torch.randn(1, 120, 2, 8) for _ in range(2))
+    v, g, beta = torch.randn(1, 120, 2, 16), -torch.rand(1, 120, 2), torch.rand(1, 120, 2)
+    h0 = torch.randn(6, 2, 8, 16)
+    given = gated_delta_rule(
+        q, k, v, g, beta, initial_state=h0, output_final_state=True, packing=p, backend=backend
+    )
+    own = gated_delta_rule(
+        q, k, v, g, beta, initial_state=h0, output_final_state=True, cu_seqlens=p.cu_seqlens, backend=backend
+    )
+    assert torch.equal(given[0], own[0]) and torch.equal(given[1], own[1])
+    x, w = torch.randn(1, 120, 12), torch.randn(12, 4)
+    assert torch.equal(short_conv(x, w, packing=p), short_conv(x, w, cu_seqlens=p.cu_seqlens))
+
+
+def test_ops_reject_a_packing_of_other_tokens_or_with_cu_seqlens() -> None:
+    p = Packing.from_doc_ids(packed_doc_ids())
+    q = torch.randn(1, 100, 2, 8)
+    g = torch.rand(1, 100, 2)
+    with pytest.raises(ValueError, match="packing covers 120 tokens, not T=100"):
+        gated_delta_rule(q, q, q, g, g, packing=p)
+    with pytest.raises(ValueError, match="not both"):
+        short_conv(torch.randn(1, 120, 4), torch.randn(4, 4), packing=p, cu_seqlens=p.cu_seqlens)
+    with pytest.raises(ValueError, match="packing covers 120 tokens"):
+        short_conv(torch.randn(2, 60, 4), torch.randn(4, 4), packing=p)
