@@ -7,6 +7,7 @@ from torch import nn
 
 from models.mlp import SwiGLU
 from models.norms import RMSNorm
+from models.packing import Packing
 
 
 class Block(nn.Module):
@@ -31,9 +32,9 @@ class Block(nn.Module):
         self.mixer_norm.reset_parameters()
         self.mlp_norm.reset_parameters()
 
-    def forward(self, x: torch.Tensor, doc_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, packing: Packing | None = None) -> torch.Tensor:
         if self.placement == "pre":
-            x = x + self.mixer(self.mixer_norm(x), doc_ids=doc_ids)
+            x = x + self.mixer(self.mixer_norm(x), packing=packing)
             return x + self.mlp(self.mlp_norm(x))
-        x = x + self.mixer_norm(self.mixer(x, doc_ids=doc_ids))
+        x = x + self.mixer_norm(self.mixer(x, packing=packing))
         return x + self.mlp_norm(self.mlp(x))

@@ -14,13 +14,15 @@ from models.mixers import build_mixer
 from models.mlp import SwiGLU
 from models.norms import RMSNorm
 from models.ops.linear_cross_entropy import linear_cross_entropy
+from models.packing import Packing
 
 
 class LM(nn.Module):
     """A decoder-only LM whose layers differ only in their sequence mixer (see `models.config`).
 
     `forward(input_ids [B, T], doc_ids=None) -> logits [B, T, vocab]`. With `doc_ids` [B, T],
-    attention and recurrence are restricted to the current document of a packed sequence. With
+    attention and recurrence are restricted to the current document of a packed sequence: the
+    layout (`models.packing.Packing`) is computed once here and shared by every block. With
     `labels` [B, T] it returns the summed training loss instead, `(ce + z-loss, z-loss)`, through the
     fused chunked head + cross-entropy of `models.ops.linear_cross_entropy`, which never holds the
     [B, T, vocab] logits (the loss goes through `forward` so FSDP's hooks gather the head).
@@ -40,6 +42,9 @@ class LM(nn.Module):
             )
             for mixer_cfg in cfg.layer_mixers()
         )
+        self.attention_windows = tuple(
+            dict.fromkeys(m.window for m in cfg.layer_mixers() if m.type == "attention")
+        )  # one shared document mask per distinct window
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.tie_weights()
@@ -71,8 +76,9 @@ class LM(nn.Module):
         z_weight: float = 0.0,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         x = self.embed(input_ids)  # [B, T, D]
+        packing = None if doc_ids is None else Packing.from_doc_ids(doc_ids, self.attention_windows)
         for block in self.blocks:
-            x = block(x, doc_ids=doc_ids)
+            x = block(x, packing=packing)
         hidden = self.norm(x)
         if labels is None:
             return self.head(hidden)  # [B, T, vocab]

@@ -5,6 +5,8 @@ Shapes: B batch, T time, D model width, H query heads, G key/value heads, Dh hea
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,6 +14,7 @@ from torch import nn
 from models.config import MixerConfig
 from models.init import init_linear
 from models.norms import RMSNorm
+from models.packing import Packing, causal_mask, document_mask
 from models.rope import apply_rope, rope_angles
 
 
@@ -21,17 +24,20 @@ def attention_mask(
     """Boolean mask [B|1, 1, T, T], True where query i may attend to key j.
 
     Causal (j <= i), within `window` (i - window < j) when given, and within the same document
-    when `doc_ids` [B, T] is given.
+    when `doc_ids` [B, T] is given. The model builds the document masks once per forward in
+    `Packing`; this per-call builder serves windows without documents and direct callers.
     """
-    i = torch.arange(seq_len, device=device)[:, None]
-    j = torch.arange(seq_len, device=device)[None, :]
-    allowed = j <= i
-    if window is not None:
-        allowed = allowed & (j > i - window)
-    allowed = allowed[None, None]
     if doc_ids is not None:
-        allowed = allowed & (doc_ids[:, None, :, None] == doc_ids[:, None, None, :])
-    return allowed
+        return document_mask(doc_ids, window)
+    return causal_mask(seq_len, window, device)[None, None]
+
+
+@functools.cache
+def _compiled_flex_attention():
+    """flex_attention compiled once (eager flex materialises the scores); nested in compiled blocks too."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=False)
 
 
 class Attention(nn.Module):
@@ -63,7 +69,7 @@ class Attention(nn.Module):
             if norm is not None:
                 norm.reset_parameters()
 
-    def forward(self, x: torch.Tensor, doc_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, packing: Packing | None = None) -> torch.Tensor:
         B, T, _ = x.shape
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if self.q_norm is not None:
@@ -78,10 +84,16 @@ class Attention(nn.Module):
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H|G, T, Dh]
         grouped = self.n_kv_heads != self.n_heads
-        if self.window is None and doc_ids is None:
+        if packing is not None and self.window in packing.block_masks:  # varlen path (CUDA)
+            block_mask = packing.block_masks[self.window]
+            out = _compiled_flex_attention()(q, k, v, block_mask=block_mask, enable_gqa=grouped)
+        elif packing is not None:  # the mask shared by every layer of this window
+            mask = packing.attention_mask(self.window)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=grouped)
+        elif self.window is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=grouped)
         else:
-            mask = attention_mask(T, self.window, doc_ids, x.device)
+            mask = attention_mask(T, self.window, None, x.device)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=grouped)
         return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
 

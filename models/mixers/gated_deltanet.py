@@ -23,9 +23,7 @@ from models.config import MixerConfig
 from models.init import init_linear
 from models.norms import GatedRMSNorm
 from models.ops import gated_delta_rule, short_conv
-from models.packing import cu_seqlens_from_doc_ids
-
-CHUNK_SIZE = 64  # the chunk length of the torch and fla kernels, used for the FLOP count
+from models.packing import CHUNK_SIZE, Packing  # the kernels' chunk length, for the FLOP count
 
 
 class GatedDeltaNet(nn.Module):
@@ -62,28 +60,24 @@ class GatedDeltaNet(nn.Module):
         self.dt_bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse of softplus
         self.o_norm.reset_parameters()
 
-    def forward(self, x: torch.Tensor, doc_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, packing: Packing | None = None) -> torch.Tensor:
         B, T, _ = x.shape
         qkv = self.qkv_proj(x)  # [B, T, 2*H*K + HV*V]
         beta = self.b_proj(x).sigmoid()  # [B, T, HV]
         if self.cfg.allow_neg_eigval:
             beta = beta * 2.0
         g = -self.A_log.float().exp() * F.softplus(self.a_proj(x).float() + self.dt_bias)  # [B, T, HV]
-        cu_seqlens = None
-        if doc_ids is not None:  # documents become packed sequences of one long row
-            cu_seqlens = cu_seqlens_from_doc_ids(doc_ids)
+        if packing is not None:  # documents become packed sequences of one long row
             qkv, beta, g = (t.reshape(1, B * T, *t.shape[2:]) for t in (qkv, beta, g))
         backend = self.cfg.backend
         conv_backend = "torch" if backend.startswith("torch") else backend  # the conv has one torch path
-        qkv = short_conv(
-            qkv, self.conv_weight, activation="silu", cu_seqlens=cu_seqlens, backend=conv_backend
-        )
+        qkv = short_conv(qkv, self.conv_weight, activation="silu", packing=packing, backend=conv_backend)
         q, k, v = qkv.split(self.split, dim=-1)
         rows, length = qkv.shape[:2]
         q = q.reshape(rows, length, self.n_heads, self.head_k_dim)
         k = k.reshape(rows, length, self.n_heads, self.head_k_dim)
         v = v.reshape(rows, length, self.n_v_heads, self.head_v_dim)
-        o, _ = gated_delta_rule(q, k, v, g, beta, use_qk_l2norm=True, cu_seqlens=cu_seqlens, backend=backend)
+        o, _ = gated_delta_rule(q, k, v, g, beta, use_qk_l2norm=True, packing=packing, backend=backend)
         o = o.reshape(B, T, self.n_v_heads, self.head_v_dim)
         gate = self.gate_proj(x).view(B, T, self.n_v_heads, self.head_v_dim)
         return self.o_proj(self.o_norm(o, gate).reshape(B, T, -1))

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 from models.ops.gdn_chunk import chunk_gated_delta_rule_core
 from models.ops.gdn_recurrent import recurrent_gated_delta_rule_core
+from models.packing import CHUNK_SIZE, Packing, packed_chunks
 
 BACKENDS = ("auto", "torch", "torch_recurrent", "fla")
-CHUNK_SIZE = 64
 
 
 @functools.cache
@@ -36,8 +36,12 @@ def _l2norm(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return x * (torch.rsqrt((x * x).sum(-1, keepdim=True) + 1e-6) * scale)
 
 
-def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend) -> None:
-    """Raise ValueError naming the offending value and the fix; shapes follow fla's [B, T, H, ...] layout."""
+def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, packing, backend) -> tuple[int, ...] | None:
+    """Raise ValueError naming the offending value and the fix; shapes follow fla's [B, T, H, ...] layout.
+
+    Returns the host boundaries of a raw `cu_seqlens` (its one `.tolist()`), else None: a `Packing`
+    was validated when it was built and is read here without touching its python ints.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} is unknown; use one of {BACKENDS}.")
     if q.dim() != 4 or k.shape != q.shape:
@@ -53,20 +57,24 @@ def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend) -> None:
     for name, x in (("g", g), ("beta", beta)):
         if tuple(x.shape) != (b, t, hv):
             raise ValueError(f"{name} {tuple(x.shape)} must be [B, T, HV]=({b}, {t}, {hv}); reshape it.")
-    n_seq = b
-    if cu_seqlens is not None:
-        if b != 1:
-            raise ValueError(
-                f"cu_seqlens needs packed inputs with B == 1, got B={b}; flatten the batch first."
-            )
+    if cu_seqlens is not None and packing is not None:
+        raise ValueError("pass cu_seqlens or packing, not both; packing already holds cu_seqlens.")
+    n_seq, bounds = b, None
+    if (cu_seqlens is not None or packing is not None) and b != 1:
+        raise ValueError(f"cu_seqlens needs packed inputs with B == 1, got B={b}; flatten the batch first.")
+    if packing is not None:
+        if packing.position.shape[0] != t:
+            raise ValueError(f"packing covers {packing.position.shape[0]} tokens, not T={t}; flatten [B, T].")
+        n_seq = packing.cu_seqlens.shape[0] - 1
+    elif cu_seqlens is not None:
         if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.is_floating_point():
             raise ValueError(
                 f"cu_seqlens {tuple(cu_seqlens.shape)} must be an integer tensor [N+1]; pass cumulative lengths."
             )
-        bounds = cu_seqlens.tolist()
+        bounds = tuple(cu_seqlens.tolist())
         if bounds[0] != 0 or bounds[-1] != t or any(x > y for x, y in itertools.pairwise(bounds)):
             raise ValueError(
-                f"cu_seqlens {bounds} must rise from 0 to T={t}; pass the cumulative sequence lengths."
+                f"cu_seqlens {list(bounds)} must rise from 0 to T={t}; pass the cumulative sequence lengths."
             )
         n_seq = len(bounds) - 1
     if initial_state is not None and tuple(initial_state.shape) != (n_seq, hv, k_dim, v.shape[-1]):
@@ -76,6 +84,7 @@ def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend) -> None:
         )
     if backend == "fla" and not q.is_cuda:
         raise ValueError(f"backend='fla' needs CUDA tensors, got device {q.device}; use backend='torch'.")
+    return bounds
 
 
 def _dense_to_chunks(x: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -96,25 +105,6 @@ def _dense_from_chunks(o: torch.Tensor, b: int, t: int) -> torch.Tensor:
     return o.reshape(b, n * c, bh // b, v_dim)[:, :t]
 
 
-def _packed_index(bounds: list[int], chunk: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-    """Index maps between packed tokens and per-sequence chunk-padded slots.
-
-    Returns gather (slot -> token, T for padding), scatter (token -> slot) and the chunk range of each
-    sequence. Every sequence gets at least one chunk so an empty one still passes its state through.
-    """
-    total = bounds[-1]
-    n_chunks = [max(1, -(-(e - s) // chunk)) for s, e in itertools.pairwise(bounds)]
-    gather = torch.full((sum(n_chunks) * chunk,), total, dtype=torch.long)
-    scatter = torch.empty(total, dtype=torch.long)
-    segments, first = [], 0
-    for (s, e), n in zip(itertools.pairwise(bounds), n_chunks):
-        gather[first * chunk : first * chunk + e - s] = torch.arange(s, e)
-        scatter[s:e] = torch.arange(first * chunk, first * chunk + e - s)
-        segments.append((first, first + n))
-        first += n
-    return gather, scatter, tuple(segments)
-
-
 def _packed_to_chunks(x: torch.Tensor, gather: torch.Tensor, chunk: int) -> torch.Tensor:
     """[1, T, H, *D] -> [N, H, C, *D]: each sequence padded on its own to whole chunks."""
     x = F.pad(x[0], [0, 0] * (x.dim() - 2) + [0, 1])  # [T+1, H, *D], last row is the zero pad
@@ -128,26 +118,19 @@ def _packed_from_chunks(o: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
     return o.transpose(1, 2).reshape(n * c, h, v_dim).index_select(0, scatter).unsqueeze(0)
 
 
-def _torch_chunk(q, k, v, g, beta, initial_state, cu_seqlens):
-    """Chunked PyTorch backend on prepared fp32 inputs; returns o [B, T, HV, V] and states [N, HV, K, V]."""
+def _torch_chunk(q, k, v, g, beta, initial_state):
+    """Chunked PyTorch backend on prepared fp32 inputs; returns o [B, T, HV, V] and states [B, HV, K, V]."""
     b, t, hv = v.shape[:3]
-    if cu_seqlens is None:
-        chunks = [_dense_to_chunks(x, CHUNK_SIZE) for x in (q, k, v, g, beta)]
-        h0 = None if initial_state is None else initial_state.reshape(1, b * hv, *initial_state.shape[2:])
-        o, finals = chunk_gated_delta_rule_core(*chunks, h0, ((0, chunks[0].shape[0]),))
-        return _dense_from_chunks(o, b, t), finals.view(b, hv, *finals.shape[2:])
-    gather, scatter, segments = _packed_index(cu_seqlens.tolist(), CHUNK_SIZE)
-    gather, scatter = gather.to(q.device), scatter.to(q.device)
-    chunks = [_packed_to_chunks(x, gather, CHUNK_SIZE) for x in (q, k, v, g, beta)]
-    o, finals = chunk_gated_delta_rule_core(*chunks, initial_state, segments)
-    return _packed_from_chunks(o, scatter), finals
+    chunks = [_dense_to_chunks(x, CHUNK_SIZE) for x in (q, k, v, g, beta)]
+    h0 = None if initial_state is None else initial_state.reshape(1, b * hv, *initial_state.shape[2:])
+    o, finals = chunk_gated_delta_rule_core(*chunks, h0, ((0, chunks[0].shape[0]),))
+    return _dense_from_chunks(o, b, t), finals.view(b, hv, *finals.shape[2:])
 
 
-def _torch_recurrent(q, k, v, g, beta, initial_state, cu_seqlens):
+def _torch_recurrent(q, k, v, g, beta, initial_state, bounds: tuple[int, ...] | None):
     """Token-by-token backend; packed sequences are run one after another from their own state."""
-    if cu_seqlens is None:
+    if bounds is None:
         return recurrent_gated_delta_rule_core(q, k, v, g, beta, initial_state)
-    bounds = cu_seqlens.tolist()
     outputs, finals = [], []
     for n, (s, e) in enumerate(itertools.pairwise(bounds)):
         h0 = None if initial_state is None else initial_state[n : n + 1]
@@ -159,10 +142,37 @@ def _torch_recurrent(q, k, v, g, beta, initial_state, cu_seqlens):
     return torch.cat(outputs, dim=1), torch.cat(finals, dim=0)
 
 
-def _fla(q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, use_qk_l2norm):
-    """fla's Triton chunk kernel; imported here so CPU code paths never import triton."""
+@torch.compiler.disable
+def _torch_packed(q, k, v, g, beta, initial_state, bounds, packing: Packing | None, recurrent: bool):
+    """The torch backends on packed sequences [1, T, ...]; from `packing` when given, else `bounds`.
+
+    Compiled graphs stop here (as at fla's kernel): the loop over sequences is python control flow
+    that changes with every batch, and tracing it would specialise and recompile on each layout.
+    """
+    if recurrent:
+        return _torch_recurrent(
+            q, k, v, g, beta, initial_state, bounds if packing is None else packing.bounds
+        )
+    chunks = packed_chunks(bounds, CHUNK_SIZE, q.device) if packing is None else packing.chunks
+    parts = [_packed_to_chunks(x, chunks.gather, chunks.size) for x in (q, k, v, g, beta)]
+    o, finals = chunk_gated_delta_rule_core(*parts, initial_state, chunks.segments)
+    return _packed_from_chunks(o, chunks.scatter), finals
+
+
+def _fla(q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, packing, use_qk_l2norm):
+    """fla's Triton chunk kernel; imported here so CPU code paths never import triton.
+
+    With a `packing`, fla gets its host boundaries and chunk index too, so it never syncs to build them.
+    """
     from fla.ops.gated_delta_rule import chunk_gated_delta_rule
 
+    varlen = {"cu_seqlens": cu_seqlens}
+    if packing is not None:
+        varlen = {
+            "cu_seqlens": packing.cu_seqlens,
+            "cu_seqlens_cpu": packing.cu_seqlens_cpu,
+            "chunk_indices": packing.chunks.chunk_indices,
+        }
     return chunk_gated_delta_rule(
         q,
         k,
@@ -173,7 +183,7 @@ def _fla(q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens,
         initial_state=initial_state,
         output_final_state=output_final_state,
         use_qk_l2norm_in_kernel=use_qk_l2norm,
-        cu_seqlens=cu_seqlens,
+        **varlen,
     )
 
 
@@ -188,6 +198,7 @@ def gated_delta_rule(
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
     cu_seqlens: torch.LongTensor | None = None,
+    packing: Packing | None = None,
     use_qk_l2norm: bool = False,
     backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -201,7 +212,9 @@ def gated_delta_rule(
         initial_state: [N, HV, K, V] state per sequence (N = B, or the number of packed sequences).
         output_final_state: also return the state after the last token of each sequence.
         cu_seqlens: [N+1] cumulative lengths of sequences packed into B == 1; the state is reset to
-            initial_state[n] (or zero) at each sequence start.
+            initial_state[n] (or zero) at each sequence start. Validated with one host sync.
+        packing: a `models.packing.Packing` instead of cu_seqlens: its precomputed boundaries and
+            chunk maps, so nothing is synced or rebuilt per call (what the model's layers pass).
         use_qk_l2norm: L2-normalise q and k over K (eps 1e-6 inside the rsqrt) before use.
         backend: "torch" (chunked, exact), "torch_recurrent" (per token reference), "fla" (CUDA Triton),
             or "auto" (fla on CUDA when its kernels import, else torch).
@@ -209,13 +222,15 @@ def gated_delta_rule(
     Returns:
         o [B, T, HV, V] in q's dtype and the final state [N, HV, K, V] in fp32, or None.
     """
-    _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend)
+    bounds = _check_args(q, k, v, g, beta, initial_state, cu_seqlens, packing, backend)
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if backend == "auto":
         backend = "fla" if q.is_cuda and fla_kernels_available() else "torch"
     if backend == "fla":
-        return _fla(q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, use_qk_l2norm)
+        return _fla(
+            q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, packing, use_qk_l2norm
+        )
 
     out_dtype = q.dtype
     compute = torch.float64 if out_dtype == torch.float64 else torch.float32
@@ -225,6 +240,9 @@ def gated_delta_rule(
     if groups > 1:
         q, k = q.repeat_interleave(groups, dim=2), k.repeat_interleave(groups, dim=2)
     h0 = None if initial_state is None else initial_state.to(compute)
-    run = _torch_chunk if backend == "torch" else _torch_recurrent
-    o, final_state = run(q, k, v, g, beta, h0, cu_seqlens)
+    if bounds is None and packing is None:
+        run = _torch_chunk if backend == "torch" else functools.partial(_torch_recurrent, bounds=None)
+        o, final_state = run(q, k, v, g, beta, h0)
+    else:
+        o, final_state = _torch_packed(q, k, v, g, beta, h0, bounds, packing, backend == "torch_recurrent")
     return o.to(out_dtype), (final_state if output_final_state else None)
