@@ -26,6 +26,7 @@ from eval.corpus import load_corpus
 from eval.filters import Filters
 from eval.repeats import repeat_n
 from eval.score import make_windows, row_losses
+from models.errors import UserError
 
 
 class FilteredLoss:
@@ -53,7 +54,7 @@ class FilteredLoss:
         tok = load_tokenizer(tokenizer)
         prefix_id = tok.token_to_id(prefix_token)
         if prefix_id is None:
-            raise ValueError(
+            raise UserError(
                 f"the tokenizer has no token {prefix_token!r}; pass prefix_token= its BOS/EOS token."
             )
         table = annotate(texts, tok, domains, **annotate_kwargs)

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from models.errors import UserError
+
 ForwardFn = Callable[[torch.Tensor], torch.Tensor]
 CE_ROWS = 256
 
@@ -50,12 +52,12 @@ class LoadedModel:
 
 
 def model_kind(path: Path) -> str:
-    """`zoo` for a hybridzoo pretrained dir, `hf` for a transformers dir; ValueError otherwise."""
+    """`zoo` for a hybridzoo pretrained dir, `hf` for a transformers dir; UserError otherwise."""
     if (path / "config.yaml").is_file() and (path / "model.safetensors").is_file():
         return "zoo"
     if (path / "config.json").is_file():
         return "hf"
-    raise ValueError(
+    raise UserError(
         f"model {str(path)!r} is neither a hybridzoo pretrained dir (config.yaml + model.safetensors) nor a "
         "Hugging Face model dir (config.json); check the path."
     )
@@ -83,7 +85,7 @@ def load_model(
     """Load a zoo pretrained dir or a local HF dir (never from the hub) for inference."""
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"model directory {str(path)!r} does not exist; check the models= list.")
+        raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
     kind = model_kind(path)
     if kind == "zoo":
         from models import load_pretrained
@@ -137,7 +139,7 @@ def make_windows(
 ) -> Windows:
     """Cut documents (rows grouped by `doc_id`, in position order) into windows of `window` targets."""
     if window < 1:
-        raise ValueError(f"window {window} must be a positive number of tokens.")
+        raise UserError(f"window {window} must be a positive number of tokens.")
     doc_id, position = np.asarray(doc_id), np.asarray(position, dtype=np.int64)
     token_id = np.asarray(token_id, dtype=np.int64)
     window_index, window_pos = position // window, position % window

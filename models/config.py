@@ -20,6 +20,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from models.errors import UserError
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MIXER_TYPES = ("attention", "gated_deltanet")
 NORM_PLACEMENTS = ("pre", "post")
@@ -95,51 +97,51 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise `ValueError` naming the bad value and the fix; called on construction."""
+        """Raise `UserError` naming the bad value and the fix; called on construction."""
         if not self.pattern:
-            raise ValueError("model.pattern is empty: name at least one mixer, e.g. pattern=[attn].")
+            raise UserError("model.pattern is empty: name at least one mixer, e.g. pattern=[attn].")
         if self.n_layers % len(self.pattern):
-            raise ValueError(
+            raise UserError(
                 f"model.pattern {list(self.pattern)} (length {len(self.pattern)}) does not divide "
                 f"n_layers={self.n_layers}: use a pattern whose length divides the depth, or change n_layers."
             )
         known = sorted(self.mixers)
         for name in [*self.pattern, *self.layer_overrides.values()]:
             if name not in self.mixers:
-                raise ValueError(f"unknown mixer name {name!r} in the layer mix: known mixers are {known}.")
+                raise UserError(f"unknown mixer name {name!r} in the layer mix: known mixers are {known}.")
         for index in self.layer_overrides:
             if not 0 <= index < self.n_layers:
-                raise ValueError(f"layer_overrides index {index} is outside 0..{self.n_layers - 1}.")
+                raise UserError(f"layer_overrides index {index} is outside 0..{self.n_layers - 1}.")
         if self.norm_placement not in NORM_PLACEMENTS:
-            raise ValueError(f"norm_placement={self.norm_placement!r}: use one of {NORM_PLACEMENTS}.")
+            raise UserError(f"norm_placement={self.norm_placement!r}: use one of {NORM_PLACEMENTS}.")
         for name in self.mixers:
             self._validate_mixer(name, self.mixer_for(name))
 
     def _validate_mixer(self, name: str, m: MixerConfig) -> None:
         where = f"mixer {name!r}"
         if m.type not in MIXER_TYPES:
-            raise ValueError(f"{where}: type={m.type!r} is not a mixer type; use one of {MIXER_TYPES}.")
+            raise UserError(f"{where}: type={m.type!r} is not a mixer type; use one of {MIXER_TYPES}.")
         if m.norm_placement not in NORM_PLACEMENTS:
-            raise ValueError(f"{where}: norm_placement={m.norm_placement!r}; use one of {NORM_PLACEMENTS}.")
+            raise UserError(f"{where}: norm_placement={m.norm_placement!r}; use one of {NORM_PLACEMENTS}.")
         if self.d_model % m.n_heads:
-            raise ValueError(
+            raise UserError(
                 f"{where}: n_heads={m.n_heads} does not divide d_model={self.d_model}; "
                 "pick a head count that divides the width."
             )
         if m.type == "attention":
             if m.n_heads % m.n_kv_heads:
-                raise ValueError(f"{where}: n_kv_heads={m.n_kv_heads} must divide n_heads={m.n_heads}.")
+                raise UserError(f"{where}: n_kv_heads={m.n_kv_heads} must divide n_heads={m.n_heads}.")
             if m.rope and m.head_dim % 2:
-                raise ValueError(f"{where}: RoPE needs an even head_dim, got {m.head_dim}.")
+                raise UserError(f"{where}: RoPE needs an even head_dim, got {m.head_dim}.")
             if m.window is not None and m.window < 1:
-                raise ValueError(f"{where}: window={m.window} must be positive, or null for full attention.")
+                raise UserError(f"{where}: window={m.window} must be positive, or null for full attention.")
         else:
             if m.n_v_heads % m.n_heads:
-                raise ValueError(
+                raise UserError(
                     f"{where}: n_v_heads={m.n_v_heads} must be a multiple of n_heads={m.n_heads}."
                 )
             if min(m.head_k_dim, m.head_v_dim, m.conv_size) < 1:
-                raise ValueError(f"{where}: head_k_dim, head_v_dim and conv_size must be positive.")
+                raise UserError(f"{where}: head_k_dim, head_v_dim and conv_size must be positive.")
 
     def layer_mixer_names(self) -> list[str]:
         """The mixer name of every layer: the pattern cycled over the depth, then the overrides."""
@@ -176,7 +178,7 @@ class ModelConfig:
 def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelConfig:
     """Build a validated `ModelConfig` from a plain dict plus `key=value` dotlist overrides.
 
-    Unknown keys and ill-typed values become a `ValueError` with OmegaConf's description.
+    Unknown keys and ill-typed values become a `UserError` with OmegaConf's description.
     """
     try:
         schema = OmegaConf.structured(ModelConfig)
@@ -184,7 +186,7 @@ def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelCo
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
         message = str(error).splitlines()[0]
-        raise ValueError(f"invalid model config: {message}; fix that key or value.") from None
+        raise UserError(f"invalid model config: {message}; fix that key or value.") from None
 
 
 def available_model_configs() -> list[str]:
@@ -203,13 +205,13 @@ def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -
         path = path / "config.yaml"
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise ValueError(
+            raise UserError(
                 f"model config file {str(path)!r} does not exist; pass a YAML path or a model name."
             )
         return model_config_from_dict(OmegaConf.to_container(OmegaConf.load(path)), overrides)
     name = str(name_or_path)
     if name not in available_model_configs():
-        raise ValueError(
+        raise UserError(
             f"unknown model config {name!r}: use a YAML path or one of {', '.join(available_model_configs())}."
         )
     from hydra import compose, initialize_config_dir

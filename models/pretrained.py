@@ -19,6 +19,7 @@ from safetensors.torch import load_model, save_model
 
 from models.atomic import atomic_directory
 from models.config import ModelConfig, load_model_config
+from models.errors import UserError
 from models.model import LM, build_model
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", "tokenizer.json"
@@ -41,7 +42,7 @@ def load_pretrained(
     """Load a pretrained directory into an `LM` on `device` (optionally cast to `dtype`)."""
     path = Path(path)
     if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
-        raise ValueError(
+        raise UserError(
             f"{str(path)!r} is not a hybridzoo pretrained directory (needs {CONFIG_FILE} and {WEIGHTS_FILE}); "
             "for a Hugging Face checkpoint run `python -m models.hf import HF_DIR OUT_DIR` first."
         )
@@ -52,7 +53,7 @@ def load_pretrained(
     if cfg.tie_embeddings:
         missing = [name for name in missing if name != "head.weight"]  # stored once, as embed.weight
     if missing or unexpected:
-        raise ValueError(
+        raise UserError(
             f"weights in {str(path / WEIGHTS_FILE)!r} do not match its config: missing {sorted(missing)[:5]}, "
             f"unexpected {sorted(unexpected)[:5]}; re-export the checkpoint."
         )

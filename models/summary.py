@@ -18,6 +18,7 @@ import json
 import sys
 
 from models.config import ModelConfig, load_model_config
+from models.errors import exit_on_user_error
 from models.mixers import mixer_flops_per_token, mixer_params
 from models.mlp import SwiGLU
 
@@ -78,11 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-len", type=int, default=4096, help="context length for the attention term")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    try:
+    with exit_on_user_error():
         cfg = load_model_config(args.model, args.overrides)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     summary = summarize(cfg, args.seq_len)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0

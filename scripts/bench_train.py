@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
 from models import build_model, load_model_config
+from models.errors import exit_on_user_error
 from models.hf import export_hf
 from models.ops.linear_cross_entropy import linear_cross_entropy
 from models.summary import summarize
@@ -151,4 +152,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error():
+        main()

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from models.errors import UserError
 from train.config import LoggerConfig
 
 # Dense bf16 peak per GPU (TFLOP/s x 1e12), for MFU; others: set trainer.peak_flops.
@@ -39,7 +40,7 @@ class MetricsLogger:
                 mode=cfg.mode, dir=str(run_dir), config=config, resume="allow", id=_wandb_id(run_dir),
             )  # fmt: skip
         elif cfg.name != "none":
-            raise ValueError(f"logger {cfg.name!r} is unknown; use logger=none or logger=wandb.")
+            raise UserError(f"logger {cfg.name!r} is unknown; use logger=none or logger=wandb.")
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         if not self.enabled:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from models.errors import UserError
+
 SCHEDULES = ("cosine", "wsd", "linear", "constant")
 
 
@@ -67,7 +69,7 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
 def lr_multiplier(step: int, cfg: ScheduleConfig, max_steps: int) -> float:
     """The LR multiplier at `step` (0-based) of `max_steps`; a pure function, so resume is exact."""
     if cfg.name not in SCHEDULES:
-        raise ValueError(f"schedule {cfg.name!r} is unknown; use one of {SCHEDULES}.")
+        raise UserError(f"schedule {cfg.name!r} is unknown; use one of {SCHEDULES}.")
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.name == "constant":

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from models.atomic import atomic_directory
 from models.config import load_model_config
+from models.errors import UserError
 from models.hf.config_map import OLMO3, OLMO_HYBRID, hf_to_model_config, model_config_to_hf
 from models.hf.weights import hf_to_zoo_state, zoo_to_hf_state
 from models.pretrained import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
@@ -33,7 +34,7 @@ def _read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     elif (hf_dir / "model.safetensors").is_file():
         files = ["model.safetensors"]
     else:
-        raise ValueError(
+        raise UserError(
             f"no safetensors weights in {str(hf_dir)!r} (model.safetensors or its index); "
             "re-save the model with `save_pretrained(..., safe_serialization=True)`."
         )
@@ -62,7 +63,7 @@ def import_hf(hf_dir: str | Path, out_dir: str | Path) -> Path:
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     config_file = hf_dir / "config.json"
     if not config_file.is_file():
-        raise ValueError(f"{str(hf_dir)!r} has no config.json; pass a Hugging Face model directory.")
+        raise UserError(f"{str(hf_dir)!r} has no config.json; pass a Hugging Face model directory.")
     cfg = hf_to_model_config(_standardized_hf_config(json.loads(config_file.read_text())), name=hf_dir.name)
     state = hf_to_zoo_state(cfg, _read_hf_weights(hf_dir))
     with atomic_directory(out_dir) as tmp:
@@ -77,7 +78,7 @@ def export_hf(zoo_dir: str | Path, hf_dir: str | Path) -> Path:
     """Write a zoo pretrained directory as an HF directory (config.json + model.safetensors)."""
     zoo_dir, hf_dir = Path(zoo_dir), Path(hf_dir)
     if not (zoo_dir / WEIGHTS_FILE).is_file():
-        raise ValueError(f"{str(zoo_dir)!r} has no {WEIGHTS_FILE}; pass a hybridzoo pretrained directory.")
+        raise UserError(f"{str(zoo_dir)!r} has no {WEIGHTS_FILE}; pass a hybridzoo pretrained directory.")
     cfg = load_model_config(zoo_dir)
     model_type, kwargs = model_config_to_hf(cfg)
     hf_config = _hf_config_class(model_type)(**kwargs)

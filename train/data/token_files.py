@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from models.errors import UserError
 from train.data.config import SourceConfig
 from train.data.sources import SourceStats, expand_paths, file_inputs
 
@@ -23,7 +24,7 @@ class TokenFileSource:
     def __init__(self, name: str, cfg: SourceConfig):
         self.name, self.cfg = name, cfg
         if cfg.token_dtype not in ("uint8", "uint16", "uint32", "uint64"):
-            raise ValueError(
+            raise UserError(
                 f"source '{name}' has token_dtype={cfg.token_dtype}; set data.sources.{name}.token_dtype "
                 "to the files' dtype (uint16 or uint32 for OLMo token files)."
             )
@@ -31,7 +32,7 @@ class TokenFileSource:
         self.files = expand_paths(name, list(cfg.paths), None)
         for path in self.files:
             if path.stat().st_size % self.dtype.itemsize:
-                raise ValueError(
+                raise UserError(
                     f"source '{name}': {path} has {path.stat().st_size} bytes, not a whole number of "
                     f"{cfg.token_dtype} tokens; check data.sources.{name}.token_dtype."
                 )
@@ -56,13 +57,13 @@ class TokenFileSource:
                     chunk = np.append(chunk, np.asarray(eos_id, dtype=chunk.dtype))
                     ends = np.append(ends, len(chunk))
                 if len(ends) == 0:
-                    raise ValueError(
+                    raise UserError(
                         f"source '{self.name}': {path} has a document longer than {_CHUNK_TOKENS} tokens "
                         f"without EOS {eos_id}; check the tokenizer's eos_token."
                     )
                 chunk = chunk[: ends[-1]]
                 if chunk.max() >= vocab_size:
-                    raise ValueError(
+                    raise UserError(
                         f"source '{self.name}': {path} holds token id {int(chunk.max())}, "
                         f"but the tokenizer has "
                         f"{vocab_size} ids; use the tokenizer these files were made with."
