@@ -13,10 +13,12 @@ kinds share one `MixerConfig` with a `type` field; fields a type does not use ar
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -195,24 +197,36 @@ def available_model_configs() -> list[str]:
 
 
 def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
-    """Load a model config by name (`conf/model/NAME.yaml`), YAML path, or pretrained directory.
+    """Load a model config by name (`conf/model/NAME.yaml`) or YAML path.
 
     Names are composed with Hydra, so shipped configs may use defaults lists (architecture and size
-    pieces); a path is read as one self-contained YAML file (a pretrained dir's `config.yaml`).
+    pieces); a path is read as one self-contained YAML file. Pretrained directories are read by
+    `models.pretrained.load_pretrained_config`, which validates them.
     """
     path = Path(name_or_path)
     if path.is_dir():
-        path = path / "config.yaml"
+        raise UserError(
+            f"{str(path)!r} is a directory; pass a model name or a YAML file "
+            "(pretrained directories: models.pretrained.load_pretrained_config)."
+        )
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise UserError(
                 f"model config file {str(path)!r} does not exist; pass a YAML path or a model name."
             )
-        return model_config_from_dict(OmegaConf.to_container(OmegaConf.load(path)), overrides)
+        try:
+            data = OmegaConf.to_container(OmegaConf.load(path))
+        except yaml.YAMLError as error:
+            raise UserError(
+                f"model config file {str(path)!r} is not valid YAML ({getattr(error, 'problem', error)}); fix it."
+            ) from None
+        return model_config_from_dict(data, overrides)
     name = str(name_or_path)
     if name not in available_model_configs():
+        close = difflib.get_close_matches(name, available_model_configs(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(
-            f"unknown model config {name!r}: use a YAML path or one of {', '.join(available_model_configs())}."
+            f"unknown model config {name!r}: {hint}use a YAML path or a file name from conf/model/ (ls conf/model)."
         )
     from hydra import compose, initialize_config_dir
 

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from tqdm import tqdm
 
-from models import build_model
+from models import build_model, save_pretrained
 from models.errors import UserError
 from models.summary import summarize
 from train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
@@ -172,7 +172,7 @@ class Trainer:
         if self.world.is_main:
             plain = build_model(self.cfg.model, device="cpu")
             plain.load_state_dict(state)
-            plain.save_pretrained(str(out), tokenizer_file=str(self.data_path / "tokenizer.json"))
+            save_pretrained(plain, out, tokenizer_file=self.data_path / "tokenizer.json")
         barrier(self.world)
         return out
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from models import build_model, load_model_config
+from models import build_model, load_model_config, save_pretrained
 
 EOS = "<|endoftext|>"
 PROSE = (
@@ -39,7 +39,7 @@ def save_tiny(path: Path, arch: str, tokenizer_file: Path | None, seed: int = 0)
         arch, ["n_layers=2", "vocab_size=512", *(["pattern=[gdn,attn]"] if arch == "tiny_hybrid" else [])]
     )
     torch.manual_seed(seed)
-    build_model(cfg).save_pretrained(
-        str(path), tokenizer_file=str(tokenizer_file) if tokenizer_file else None
+    save_pretrained(
+        build_model(cfg), str(path), tokenizer_file=str(tokenizer_file) if tokenizer_file else None
     )
     return path

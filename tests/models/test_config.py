@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import build_model, load_model_config
+from models import build_model, load_model_config, load_pretrained_config, save_pretrained
 from models.config import available_model_configs
+from models.errors import UserError
 from models.summary import summarize
 
 ALL_CONFIGS = available_model_configs()
@@ -69,9 +70,12 @@ def test_bad_configs_name_the_value_and_the_fix(overrides: list[str], message: s
         load_model_config("tiny_hybrid", overrides)
 
 
-def test_unknown_name_lists_the_shipped_configs() -> None:
-    with pytest.raises(ValueError, match="tiny_hybrid"):
-        load_model_config("tiny_mamba")
+def test_unknown_name_points_to_conf_model_in_one_short_line() -> None:
+    with pytest.raises(UserError, match="conf/model/") as error:
+        load_model_config("no_such_model")
+    assert len(str(error.value)) < 200 and "\n" not in str(error.value)
+    with pytest.raises(UserError, match="did you mean 'tiny_hybrid'"):
+        load_model_config("tiny_hybird")
 
 
 def test_swapping_the_layer_mix_is_one_override() -> None:
@@ -99,8 +103,8 @@ def test_gdn_defaults_match_attention_projection_parameters() -> None:
 def test_yaml_path_and_pretrained_dir_load(tmp_path) -> None:
     cfg = load_model_config("tiny_rnn")
     model = build_model(cfg)
-    model.save_pretrained(str(tmp_path / "m"))
-    assert load_model_config(tmp_path / "m") == cfg
+    save_pretrained(model, str(tmp_path / "m"))
+    assert load_pretrained_config(tmp_path / "m") == cfg
     assert load_model_config(tmp_path / "m" / "config.yaml", ["n_layers=8"]).n_layers == 8
     with pytest.raises(ValueError, match="does not exist"):
         load_model_config(tmp_path / "missing.yaml")
