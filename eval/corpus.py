@@ -32,12 +32,7 @@ class Corpus:
 
 def load_corpus(cfg: CorpusConfig) -> Corpus:
     """The documents of `cfg`, capped per domain and per document; UserError when nothing is left."""
-    if cfg.type == "dataset":
-        pairs = _dataset_documents(cfg)
-    elif cfg.type == "sources":
-        pairs = _source_documents(cfg)
-    else:
-        raise UserError(f"corpus.type {cfg.type!r} is unknown; use 'dataset' or 'sources'.")
+    pairs = _dataset_documents(cfg) if cfg.type == "dataset" else _source_documents(cfg)
     texts, domains, per_domain = [], [], {}
     for text, domain in pairs:
         if cfg.max_docs_per_domain is not None and per_domain.get(domain, 0) >= cfg.max_docs_per_domain:

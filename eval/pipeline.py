@@ -166,8 +166,6 @@ def _device_dtype(cfg: EvalConfig) -> tuple[torch.device, torch.dtype]:
         device = torch.device(cfg.score.device)
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if cfg.score.dtype != "auto":
-        if cfg.score.dtype not in ("float32", "bfloat16"):
-            raise UserError(f"score.dtype {cfg.score.dtype!r} is unknown; use auto, float32 or bfloat16.")
         dtype = getattr(torch, cfg.score.dtype)
     return device, dtype
 

@@ -22,11 +22,34 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from models.choices import Choice
 from models.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-MIXER_TYPES = ("attention", "gated_deltanet")
-NORM_PLACEMENTS = ("pre", "post")
+
+
+class MixerType(Choice):
+    """Mixer kinds; each is a class registered in `models.mixers.MIXERS` under the same name."""
+
+    attention = "attention"
+    gated_deltanet = "gated_deltanet"
+
+
+class NormPlacement(Choice):
+    pre = "pre"  # x + f(norm(x))
+    post = "post"  # x + norm(f(x)), Olmo 2/3
+
+
+class GdnBackend(Choice):
+    """Gated delta rule kernels (`models.ops.gated_delta_rule`); auto: fla on CUDA, else torch."""
+
+    auto = "auto"
+    fla = "fla"
+    torch = "torch"
+    torch_recurrent = "torch_recurrent"
+
+
+MIXER_TYPES, NORM_PLACEMENTS = MixerType.values(), NormPlacement.values()
 
 
 @dataclass
@@ -44,10 +67,10 @@ class YarnConfig:
 class MixerConfig:
     """One named sequence mixer; `None` fields are filled from the model by `ModelConfig.mixer_for`."""
 
-    type: str = "attention"
+    type: MixerType = MixerType.attention
     n_heads: int | None = None  # default: the model's n_heads
     # Block norm placement for layers with this mixer; default: the model's norm_placement.
-    norm_placement: str | None = None
+    norm_placement: NormPlacement | None = None
     # --- attention ---
     n_kv_heads: int | None = None  # grouped-query attention; default: n_heads
     head_dim: int | None = None  # default: d_model // n_heads
@@ -70,7 +93,7 @@ class MixerConfig:
     dt_min: float = 1e-3  # dt log-uniform in [dt_min, dt_max], floored, stored as softplus^-1(dt)
     dt_max: float = 0.1
     dt_floor: float = 1e-4
-    backend: str = "auto"  # gated delta rule kernel: auto | fla | torch | torch_recurrent
+    backend: GdnBackend = GdnBackend.auto  # gated delta rule kernel
 
 
 @dataclass
@@ -84,7 +107,7 @@ class ModelConfig:
     n_heads: int = 16
     mlp_hidden: int = 8192  # SwiGLU inner width
     norm_eps: float = 1e-6
-    norm_placement: str = "post"  # "pre": x + f(norm(x)); "post" (Olmo 2/3): x + norm(f(x))
+    norm_placement: NormPlacement = NormPlacement.post
     tie_embeddings: bool = False
     init_std: float = 0.02
     # No default mixers: OmegaConf merges dicts key by key, so a default entry would linger in
@@ -114,17 +137,23 @@ class ModelConfig:
         for index in self.layer_overrides:
             if not 0 <= index < self.n_layers:
                 raise UserError(f"layer_overrides index {index} is outside 0..{self.n_layers - 1}.")
-        if self.norm_placement not in NORM_PLACEMENTS:
-            raise UserError(f"norm_placement={self.norm_placement!r}: use one of {NORM_PLACEMENTS}.")
+        if self.norm_placement not in NORM_PLACEMENTS:  # a config built in Python skips OmegaConf's check
+            raise UserError(
+                f"norm_placement={self.norm_placement!r}: use one of {', '.join(NORM_PLACEMENTS)}."
+            )
         for name in self.mixers:
             self._validate_mixer(name, self.mixer_for(name))
 
     def _validate_mixer(self, name: str, m: MixerConfig) -> None:
         where = f"mixer {name!r}"
         if m.type not in MIXER_TYPES:
-            raise UserError(f"{where}: type={m.type!r} is not a mixer type; use one of {MIXER_TYPES}.")
+            raise UserError(
+                f"{where}: type={m.type!r} is not a mixer type; use one of {', '.join(MIXER_TYPES)}."
+            )
         if m.norm_placement not in NORM_PLACEMENTS:
-            raise UserError(f"{where}: norm_placement={m.norm_placement!r}; use one of {NORM_PLACEMENTS}.")
+            raise UserError(
+                f"{where}: norm_placement={m.norm_placement!r}; use one of {', '.join(NORM_PLACEMENTS)}."
+            )
         if self.d_model % m.n_heads:
             raise UserError(
                 f"{where}: n_heads={m.n_heads} does not divide d_model={self.d_model}; "
@@ -174,7 +203,7 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """A plain dict (YAML/JSON-ready) of this config."""
-        return OmegaConf.to_container(OmegaConf.structured(self), resolve=True)
+        return OmegaConf.to_container(OmegaConf.structured(self), resolve=True, enum_to_str=True)
 
 
 def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelConfig:
@@ -188,7 +217,8 @@ def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelCo
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
         message = str(error).splitlines()[0]
-        raise UserError(f"invalid model config: {message}; fix that key or value.") from None
+        key = f"{error.full_key}: " if getattr(error, "full_key", None) else ""
+        raise UserError(f"invalid model config: {key}{message}; fix that key or value.") from None
 
 
 def available_model_configs() -> list[str]:

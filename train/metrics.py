@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from models.errors import UserError
 from train.config import LoggerConfig
 
 # Dense bf16 peak per GPU (TFLOP/s x 1e12), for MFU; others: set trainer.peak_flops.
@@ -37,10 +36,8 @@ class MetricsLogger:
 
             self.wandb = wandb.init(
                 project=cfg.project, entity=cfg.entity, group=cfg.group, tags=list(cfg.tags), name=run_name,
-                mode=cfg.mode, dir=str(run_dir), config=config, resume="allow", id=_wandb_id(run_dir),
+                mode=str(cfg.mode), dir=str(run_dir), config=config, resume="allow", id=_wandb_id(run_dir),
             )  # fmt: skip
-        elif cfg.name != "none":
-            raise UserError(f"logger {cfg.name!r} is unknown; use logger=none or logger=wandb.")
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         if not self.enabled:

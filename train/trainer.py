@@ -27,7 +27,7 @@ from models import build_model, save_pretrained
 from models.errors import UserError
 from models.summary import summarize
 from train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
-from train.config import PRECISIONS, TrainConfig
+from train.config import TrainConfig
 from train.data.config import PrepareConfig
 from train.data.loader import TokenSequences, TrainBatches, check_tokenizer_compatible, validation_batches
 from train.distributed import World, all_reduce_mean, barrier, broadcast_object, parallelize
@@ -44,8 +44,6 @@ class Preempted(Exception):
 def plan_steps(cfg: TrainConfig, world: World) -> tuple[int, int, int]:
     """(global batch in sequences, micro-batches per rank per step, max steps); checks divisibility."""
     t = cfg.trainer
-    if t.precision not in PRECISIONS:
-        raise UserError(f"trainer.precision={t.precision!r}: use one of {PRECISIONS}.")
     if t.global_batch_tokens % t.seq_len:
         raise UserError(
             f"trainer.global_batch_tokens={t.global_batch_tokens} is not a multiple of seq_len={t.seq_len}; "
@@ -121,7 +119,7 @@ class Trainer:
             self.run_dir,
             cfg.logger,
             cfg.run_name,
-            OmegaConf.to_container(OmegaConf.structured(cfg)),
+            OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True),
             world.is_main,
         )
 

@@ -59,9 +59,9 @@ def test_1b_configs_share_everything_but_the_mixers() -> None:
         (["pattern=[gdn,mamba]"], "unknown mixer name 'mamba'"),
         (["n_heads=5"], "n_heads=5 does not divide d_model=128"),
         (["mixers.attn.n_kv_heads=3"], "n_kv_heads=3 must divide"),
-        (["mixers.attn.type=mamba"], "is not a mixer type"),
+        (["mixers.attn.type=mamba"], "mixers.attn.type: Invalid value 'mamba', expected one of [attention, "),
         (["d_modell=64"], "Key 'd_modell' not in 'ModelConfig'"),
-        (["norm_placement=middle"], "norm_placement='middle'"),
+        (["norm_placement=middle"], "norm_placement: Invalid value 'middle', expected one of [pre, post]"),
         (["pattern=[]"], "pattern is empty"),
     ],
 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 from models.atomic import atomic_directory
 from models.errors import UserError
-from train.data.config import SOURCE_TYPES, DataConfig, PrepareConfig
+from train.data.config import DataConfig, PrepareConfig
 from train.data.demo_corpus import DemoUnavailable
 from train.data.manifest import FORMAT, Manifest, Shard, verify_shards
 from train.data.shards import ShardWriter
@@ -50,14 +49,6 @@ def open_sources(data: DataConfig) -> dict[str, Source]:
         raise UserError("set a weight on every source of data.sources or on none (none: sample by size).")
     sources: dict[str, Source] = {}
     for name, cfg in data.sources.items():
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise UserError(
-                f"source name '{name}' must be letters, digits, '_', '.' or '-' (it names files)."
-            )
-        if cfg.type not in SOURCE_TYPES:
-            raise UserError(f"source '{name}' has type '{cfg.type}'; use one of {', '.join(SOURCE_TYPES)}.")
-        if cfg.weight is not None and cfg.weight <= 0:
-            raise UserError(f"source '{name}' has weight {cfg.weight}; weights must be positive.")
         try:
             sources[name] = TokenFileSource(name, cfg) if cfg.type == "tokens" else TextSource(name, cfg)
         except DemoUnavailable as notice:

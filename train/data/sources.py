@@ -12,14 +12,29 @@ import glob
 import gzip
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from models.errors import UserError
-from train.data.config import SourceConfig
+from train.data.config import SourceConfig, SourceType
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
+TEXT_SOURCE_TYPES = (SourceType.local, SourceType.hf, SourceType.demo)
+
+
+def check_source(name: str, cfg: SourceConfig, types: tuple[SourceType, ...]) -> None:
+    """What every source is checked for where it is built, whoever builds it (prepare, eval corpora)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise UserError(f"source name '{name}' must be letters, digits, '_', '.' or '-' (it names files).")
+    if cfg.type not in types:
+        other = (
+            " (token files are read only by python -m train.prepare)" if cfg.type == SourceType.tokens else ""
+        )
+        raise UserError(f"source '{name}' has type '{cfg.type}'; here use one of {', '.join(types)}{other}.")
+    if cfg.weight is not None and cfg.weight <= 0:
+        raise UserError(f"source '{name}' has weight {cfg.weight}; weights must be positive.")
 
 
 @dataclass
@@ -138,6 +153,7 @@ class TextSource:
     """A source of text documents; `documents()` can be called again and gives the same stream."""
 
     def __init__(self, name: str, cfg: SourceConfig):
+        check_source(name, cfg, TEXT_SOURCE_TYPES)
         self.name, self.cfg = name, cfg
         self.stats = SourceStats()
         self._hf = None

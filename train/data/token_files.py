@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from models.errors import UserError
-from train.data.config import SourceConfig
-from train.data.sources import SourceStats, expand_paths, file_inputs
+from train.data.config import SourceConfig, SourceType
+from train.data.sources import SourceStats, check_source, expand_paths, file_inputs
 
 _CHUNK_TOKENS = 1 << 24
 
@@ -22,6 +22,7 @@ class TokenFileSource:
     """Documents of existing token files, as (flat ids with EOS, per-document lengths) batches."""
 
     def __init__(self, name: str, cfg: SourceConfig):
+        check_source(name, cfg, (SourceType.tokens,))
         self.name, self.cfg = name, cfg
         if cfg.token_dtype not in ("uint8", "uint16", "uint32", "uint64"):
             raise UserError(
