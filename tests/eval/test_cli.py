@@ -28,12 +28,22 @@ def corpus_files(root: Path) -> list[str]:
     return [f"hydra.searchpath=[file://{root / 'conf'}]", "corpus=handcrafted"]
 
 
-def run_eval(tmp_path: Path, models: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+def run_eval(
+    tmp_path: Path, models: list[Path], *extra: str, patch: str = ""
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """`python -m eval` on `models`; `patch` is Python run first (to plant a bug), then eval's own main."""
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "eval", f"models=[{','.join(map(str, models))}]", *corpus_files(tmp_path),
+    args = [f"models=[{','.join(map(str, models))}]", *corpus_files(tmp_path),
             "score.window=64", "report.n_boot=100", f"cache_dir={tmp_path / 'cache'}", "progress=false",
             f"hydra.run.dir={out}", *extra]  # fmt: skip
-    return subprocess.run(args, capture_output=True, text=True, cwd=Path(__file__).parents[2]), out
+    command = [sys.executable, "-m", "eval"]
+    if patch:  # run eval's entry as `-m eval` does, after the patch
+        run = f"import runpy, sys; sys.argv[1:] = {args!r}; runpy.run_module('eval', run_name='__main__')"
+        command = [sys.executable, "-c", f"{patch}; {run}"]
+        args = []
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=Path(__file__).parents[2]
+    ), out
 
 
 def test_cli_end_to_end_with_curves(tmp_path, tiny_models) -> None:
@@ -60,12 +70,31 @@ def test_cli_end_to_end_with_curves(tmp_path, tiny_models) -> None:
     assert "## Regression of the gap" in (out / "report.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "case", ["missing_model", "tokenizer_mismatch", "empty_corpus", "unknown_filter", "corrupt_parquet"]
-)
+def broken_checkpoint(tmp_path: Path, source: Path, keep_config: bool) -> Path:
+    """A copy of `source` without tokenizer.json, its weights 100 zero bytes, its config cut short unless kept."""
+    broken = tmp_path / "broken"
+    shutil.copytree(source, broken)
+    (broken / "tokenizer.json").unlink()
+    (broken / "model.safetensors").write_bytes(bytes(100))
+    if not keep_config:
+        (broken / "config.yaml").write_text("name: tiny_transformer\n")
+    return broken
+
+
+CASES = ["missing_model", "tokenizer_mismatch", "empty_corpus", "unknown_filter", "corrupt_parquet",
+         "incomplete_config", "corrupt_weights", "token_source"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_bad_input_one_line_nonzero_nothing_written(tmp_path, tiny_models, case: str) -> None:
     models, extra = [tiny_models["transformer"], tiny_models["hybrid"]], []
-    if case == "missing_model":
+    if case in ("incomplete_config", "corrupt_weights"):
+        models = [
+            broken_checkpoint(tmp_path, tiny_models["transformer"], keep_config=case == "corrupt_weights")
+        ]
+    elif case == "token_source":
+        extra = [f"corpus.sources.{DOMAINS[0]}.type=tokens"]
+    elif case == "missing_model":
         models[1] = tmp_path / "no_such_model"
     elif case == "tokenizer_mismatch":
         other = tmp_path / "other_tok.json"
@@ -81,8 +110,19 @@ def test_bad_input_one_line_nonzero_nothing_written(tmp_path, tiny_models, case:
     proc, out = run_eval(tmp_path, models, *extra)
     expected = {"missing_model": "does not exist", "tokenizer_mismatch": "tokenizer mismatch",
                 "empty_corpus": "no non-empty document", "unknown_filter": "unknown filter 'contnet'",
-                "corrupt_parquet": "cannot read the reference"}[case]  # fmt: skip
+                "corrupt_parquet": "cannot read the reference",
+                "incomplete_config": f"{tmp_path / 'broken' / 'config.yaml'}' is incomplete or corrupt",
+                "corrupt_weights": f"{tmp_path / 'broken' / 'model.safetensors'}' are incomplete or corrupt",
+                "token_source": f"source '{DOMAINS[0]}' has type 'tokens'"}[case]  # fmt: skip
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
     assert not any((out / name).exists() for name in OUTPUTS)
+
+
+def test_an_internal_value_error_keeps_its_traceback(tmp_path, tiny_models) -> None:
+    """A ValueError from inside a library is a bug: the entry point must not turn it into an `error:` line."""
+    patch = "import numpy as np, eval.pipeline as p; p.load_corpus = lambda cfg: np.zeros(-1)"
+    proc, _ = run_eval(tmp_path, [tiny_models["transformer"]], patch=patch)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr, proc.stderr
+    assert "ValueError: negative dimensions are not allowed" in proc.stderr and "error: " not in proc.stderr
