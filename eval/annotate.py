@@ -56,7 +56,12 @@ def load_tokenizer(tokenizer: Tokenizer | str | os.PathLike) -> Tokenizer:
         path = path / "tokenizer.json"
     if not path.is_file():
         raise UserError(f"tokenizer {str(path)!r} does not exist; pass a tokenizer.json path or a Tokenizer.")
-    return Tokenizer.from_file(str(path))
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises a bare Exception for a file it cannot parse
+        raise UserError(
+            f"tokenizer {str(path)!r} is not a valid tokenizer.json ({error}); replace it."
+        ) from None
 
 
 def tokenizer_hash(tokenizer: Tokenizer) -> str:

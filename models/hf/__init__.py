@@ -56,8 +56,13 @@ def _read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
         )
     state = {}
     for name in files:
-        with safe_open(str(hf_dir / name), framework="pt") as f:
-            state |= {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open is no dict
+        try:
+            with safe_open(str(hf_dir / name), framework="pt") as f:
+                state |= {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open is no dict
+        except Exception as error:  # safetensors raises its own error type, and OSError for missing shards
+            raise UserError(
+                f"{str(hf_dir / name)!r} is incomplete or corrupt ({error}); re-download it."
+            ) from None
     return state
 
 

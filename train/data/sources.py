@@ -124,7 +124,12 @@ def read_file(name: str, path: Path, text_field: str, stats: SourceStats) -> Ite
     elif suffix in (".jsonl", ".json"):
         data = _read_bytes(path)
         if data.lstrip()[:1] == b"[":
-            records = json.loads(decode_utf8(data, stats))
+            try:
+                records = json.loads(decode_utf8(data, stats))
+            except json.JSONDecodeError as e:
+                raise UserError(
+                    f"source '{name}': {path} is not valid JSON ({e.msg}, line {e.lineno})."
+                ) from None
             for i, record in enumerate(records):
                 yield _field(name, f"{path}[{i}]", record, text_field)
             return
