@@ -164,7 +164,7 @@ class Trainer:
         return path
 
     def export(self, out: Path) -> Path:
-        """The current weights in the pretrained format (config.yaml, model.safetensors, tokenizer.json)."""
+        """The current weights in the pretrained format (`models.pretrained`), with the data's tokenizer."""
         options = StateDictOptions(full_state_dict=True, cpu_offload=True)
         state = get_model_state_dict(self.model, options=options)
         if self.world.is_main:

@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("source", help="HF model directory (config.json + safetensors)")
     imp.add_argument("target", help="output zoo pretrained directory")
     exp = commands.add_parser("export", help="zoo pretrained directory -> HF directory for transformers")
-    exp.add_argument("source", help="zoo pretrained directory (config.yaml + model.safetensors)")
+    exp.add_argument("source", help="zoo pretrained directory (see models.pretrained)")
     exp.add_argument("target", help="output HF directory")
     args = parser.parse_args(argv)
     with exit_on_user_error():
