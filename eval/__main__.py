@@ -9,7 +9,6 @@ filter, unreadable parquet); nothing of the report is written then.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -17,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from eval.config import EvalConfig, register_configs
+from models.errors import exit_on_user_error
 
 register_configs()
 
@@ -25,13 +25,10 @@ register_configs()
 def main(cfg: DictConfig) -> None:
     from eval.pipeline import run_eval
 
-    try:
+    with exit_on_user_error():
         eval_cfg: EvalConfig = OmegaConf.to_object(cfg)
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         written = run_eval(eval_cfg, out_dir)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
     print(f"report: {written[1]}")
 
 

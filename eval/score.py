@@ -34,6 +34,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from models.errors import UserError
+from models.pretrained import check_pretrained, is_pretrained_dir, load_pretrained
+
 ForwardFn = Callable[[torch.Tensor], torch.Tensor]
 CE_ROWS = 256
 
@@ -52,14 +55,16 @@ class LoadedModel:
 
 
 def model_kind(path: Path) -> str:
-    """`zoo` for a hybridzoo pretrained dir, `hf` for a transformers dir; ValueError otherwise."""
-    if (path / "config.yaml").is_file() and (path / "model.safetensors").is_file():
+    """`zoo` for a hybridzoo pretrained dir (validated: an incomplete or corrupt one is a UserError naming
+    the file), `hf` for a transformers dir; UserError otherwise."""
+    if is_pretrained_dir(path):
+        check_pretrained(path)
         return "zoo"
     if (path / "config.json").is_file():
         return "hf"
-    raise ValueError(
-        f"model {str(path)!r} is neither a hybridzoo pretrained dir (config.yaml + model.safetensors) nor a "
-        "Hugging Face model dir (config.json); check the path."
+    raise UserError(
+        f"model {str(path)!r} is neither a hybridzoo pretrained dir nor a Hugging Face model dir "
+        "(config.json); check the path."
     )
 
 
@@ -85,11 +90,9 @@ def load_model(
     """Load a zoo pretrained dir or a local HF dir (never from the hub) for inference."""
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"model directory {str(path)!r} does not exist; check the models= list.")
+        raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
     kind = model_kind(path)
     if kind == "zoo":
-        from models import load_pretrained
-
         model = load_pretrained(path, device=device, dtype=dtype).eval()
         forward, vocab = model, model.cfg.vocab_size
     else:

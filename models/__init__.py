@@ -2,14 +2,16 @@
 
 from models.config import MixerConfig, ModelConfig, load_model_config
 from models.model import LM, build_model
-from models.pretrained import load_pretrained, save_pretrained
+from models.pretrained import is_pretrained_dir, load_pretrained, load_pretrained_config, save_pretrained
 
 __all__ = [
     "LM",
     "MixerConfig",
     "ModelConfig",
     "build_model",
+    "is_pretrained_dir",
     "load_model_config",
     "load_pretrained",
+    "load_pretrained_config",
     "save_pretrained",
 ]

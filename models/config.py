@@ -13,16 +13,43 @@ kinds share one `MixerConfig` with a `type` field; fields a type does not use ar
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from models.choices import Choice
+from models.errors import UserError
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-MIXER_TYPES = ("attention", "gated_deltanet")
-NORM_PLACEMENTS = ("pre", "post")
+
+
+class MixerType(Choice):
+    """Mixer kinds; each is a class registered in `models.mixers.MIXERS` under the same name."""
+
+    attention = "attention"
+    gated_deltanet = "gated_deltanet"
+
+
+class NormPlacement(Choice):
+    pre = "pre"  # x + f(norm(x))
+    post = "post"  # x + norm(f(x)), Olmo 2/3
+
+
+class GdnBackend(Choice):
+    """Gated delta rule kernels (`models.ops.gated_delta_rule`); auto: fla on CUDA, else torch."""
+
+    auto = "auto"
+    fla = "fla"
+    torch = "torch"
+    torch_recurrent = "torch_recurrent"
+
+
+MIXER_TYPES, NORM_PLACEMENTS = MixerType.values(), NormPlacement.values()
 
 
 @dataclass
@@ -40,10 +67,10 @@ class YarnConfig:
 class MixerConfig:
     """One named sequence mixer; `None` fields are filled from the model by `ModelConfig.mixer_for`."""
 
-    type: str = "attention"
+    type: MixerType = MixerType.attention
     n_heads: int | None = None  # default: the model's n_heads
     # Block norm placement for layers with this mixer; default: the model's norm_placement.
-    norm_placement: str | None = None
+    norm_placement: NormPlacement | None = None
     # --- attention ---
     n_kv_heads: int | None = None  # grouped-query attention; default: n_heads
     head_dim: int | None = None  # default: d_model // n_heads
@@ -66,7 +93,7 @@ class MixerConfig:
     dt_min: float = 1e-3  # dt log-uniform in [dt_min, dt_max], floored, stored as softplus^-1(dt)
     dt_max: float = 0.1
     dt_floor: float = 1e-4
-    backend: str = "auto"  # gated delta rule kernel: auto | fla | torch | torch_recurrent
+    backend: GdnBackend = GdnBackend.auto  # gated delta rule kernel
 
 
 @dataclass
@@ -80,7 +107,7 @@ class ModelConfig:
     n_heads: int = 16
     mlp_hidden: int = 8192  # SwiGLU inner width
     norm_eps: float = 1e-6
-    norm_placement: str = "post"  # "pre": x + f(norm(x)); "post" (Olmo 2/3): x + norm(f(x))
+    norm_placement: NormPlacement = NormPlacement.post
     tie_embeddings: bool = False
     init_std: float = 0.02
     # No default mixers: OmegaConf merges dicts key by key, so a default entry would linger in
@@ -95,51 +122,57 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise `ValueError` naming the bad value and the fix; called on construction."""
+        """Raise `UserError` naming the bad value and the fix; called on construction."""
         if not self.pattern:
-            raise ValueError("model.pattern is empty: name at least one mixer, e.g. pattern=[attn].")
+            raise UserError("model.pattern is empty: name at least one mixer, e.g. pattern=[attn].")
         if self.n_layers % len(self.pattern):
-            raise ValueError(
+            raise UserError(
                 f"model.pattern {list(self.pattern)} (length {len(self.pattern)}) does not divide "
                 f"n_layers={self.n_layers}: use a pattern whose length divides the depth, or change n_layers."
             )
         known = sorted(self.mixers)
         for name in [*self.pattern, *self.layer_overrides.values()]:
             if name not in self.mixers:
-                raise ValueError(f"unknown mixer name {name!r} in the layer mix: known mixers are {known}.")
+                raise UserError(f"unknown mixer name {name!r} in the layer mix: known mixers are {known}.")
         for index in self.layer_overrides:
             if not 0 <= index < self.n_layers:
-                raise ValueError(f"layer_overrides index {index} is outside 0..{self.n_layers - 1}.")
-        if self.norm_placement not in NORM_PLACEMENTS:
-            raise ValueError(f"norm_placement={self.norm_placement!r}: use one of {NORM_PLACEMENTS}.")
+                raise UserError(f"layer_overrides index {index} is outside 0..{self.n_layers - 1}.")
+        if self.norm_placement not in NORM_PLACEMENTS:  # a config built in Python skips OmegaConf's check
+            raise UserError(
+                f"norm_placement={self.norm_placement!r}: use one of {', '.join(NORM_PLACEMENTS)}."
+            )
         for name in self.mixers:
             self._validate_mixer(name, self.mixer_for(name))
 
     def _validate_mixer(self, name: str, m: MixerConfig) -> None:
         where = f"mixer {name!r}"
         if m.type not in MIXER_TYPES:
-            raise ValueError(f"{where}: type={m.type!r} is not a mixer type; use one of {MIXER_TYPES}.")
+            raise UserError(
+                f"{where}: type={m.type!r} is not a mixer type; use one of {', '.join(MIXER_TYPES)}."
+            )
         if m.norm_placement not in NORM_PLACEMENTS:
-            raise ValueError(f"{where}: norm_placement={m.norm_placement!r}; use one of {NORM_PLACEMENTS}.")
+            raise UserError(
+                f"{where}: norm_placement={m.norm_placement!r}; use one of {', '.join(NORM_PLACEMENTS)}."
+            )
         if self.d_model % m.n_heads:
-            raise ValueError(
+            raise UserError(
                 f"{where}: n_heads={m.n_heads} does not divide d_model={self.d_model}; "
                 "pick a head count that divides the width."
             )
         if m.type == "attention":
             if m.n_heads % m.n_kv_heads:
-                raise ValueError(f"{where}: n_kv_heads={m.n_kv_heads} must divide n_heads={m.n_heads}.")
+                raise UserError(f"{where}: n_kv_heads={m.n_kv_heads} must divide n_heads={m.n_heads}.")
             if m.rope and m.head_dim % 2:
-                raise ValueError(f"{where}: RoPE needs an even head_dim, got {m.head_dim}.")
+                raise UserError(f"{where}: RoPE needs an even head_dim, got {m.head_dim}.")
             if m.window is not None and m.window < 1:
-                raise ValueError(f"{where}: window={m.window} must be positive, or null for full attention.")
+                raise UserError(f"{where}: window={m.window} must be positive, or null for full attention.")
         else:
             if m.n_v_heads % m.n_heads:
-                raise ValueError(
+                raise UserError(
                     f"{where}: n_v_heads={m.n_v_heads} must be a multiple of n_heads={m.n_heads}."
                 )
             if min(m.head_k_dim, m.head_v_dim, m.conv_size) < 1:
-                raise ValueError(f"{where}: head_k_dim, head_v_dim and conv_size must be positive.")
+                raise UserError(f"{where}: head_k_dim, head_v_dim and conv_size must be positive.")
 
     def layer_mixer_names(self) -> list[str]:
         """The mixer name of every layer: the pattern cycled over the depth, then the overrides."""
@@ -170,13 +203,13 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """A plain dict (YAML/JSON-ready) of this config."""
-        return OmegaConf.to_container(OmegaConf.structured(self), resolve=True)
+        return OmegaConf.to_container(OmegaConf.structured(self), resolve=True, enum_to_str=True)
 
 
 def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelConfig:
     """Build a validated `ModelConfig` from a plain dict plus `key=value` dotlist overrides.
 
-    Unknown keys and ill-typed values become a `ValueError` with OmegaConf's description.
+    Unknown keys and ill-typed values become a `UserError` with OmegaConf's description.
     """
     try:
         schema = OmegaConf.structured(ModelConfig)
@@ -184,7 +217,8 @@ def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelCo
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
         message = str(error).splitlines()[0]
-        raise ValueError(f"invalid model config: {message}; fix that key or value.") from None
+        key = f"{error.full_key}: " if getattr(error, "full_key", None) else ""
+        raise UserError(f"invalid model config: {key}{message}; fix that key or value.") from None
 
 
 def available_model_configs() -> list[str]:
@@ -193,24 +227,36 @@ def available_model_configs() -> list[str]:
 
 
 def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
-    """Load a model config by name (`conf/model/NAME.yaml`), YAML path, or pretrained directory.
+    """Load a model config by name (`conf/model/NAME.yaml`) or YAML path.
 
     Names are composed with Hydra, so shipped configs may use defaults lists (architecture and size
-    pieces); a path is read as one self-contained YAML file (a pretrained dir's `config.yaml`).
+    pieces); a path is read as one self-contained YAML file. Pretrained directories are read by
+    `models.pretrained.load_pretrained_config`, which validates them.
     """
     path = Path(name_or_path)
     if path.is_dir():
-        path = path / "config.yaml"
+        raise UserError(
+            f"{str(path)!r} is a directory; pass a model name or a YAML file "
+            "(pretrained directories: models.pretrained.load_pretrained_config)."
+        )
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise ValueError(
+            raise UserError(
                 f"model config file {str(path)!r} does not exist; pass a YAML path or a model name."
             )
-        return model_config_from_dict(OmegaConf.to_container(OmegaConf.load(path)), overrides)
+        try:
+            data = OmegaConf.to_container(OmegaConf.load(path))
+        except yaml.YAMLError as error:
+            raise UserError(
+                f"model config file {str(path)!r} is not valid YAML ({getattr(error, 'problem', error)}); fix it."
+            ) from None
+        return model_config_from_dict(data, overrides)
     name = str(name_or_path)
     if name not in available_model_configs():
-        raise ValueError(
-            f"unknown model config {name!r}: use a YAML path or one of {', '.join(available_model_configs())}."
+        close = difflib.get_close_matches(name, available_model_configs(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserError(
+            f"unknown model config {name!r}: {hint}use a YAML path or a file name from conf/model/ (ls conf/model)."
         )
     from hydra import compose, initialize_config_dir
 

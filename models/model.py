@@ -86,12 +86,6 @@ class LM(nn.Module):
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
         return linear_cross_entropy(hidden, self.head.weight, labels, z_weight, compute_dtype=dtype)
 
-    def save_pretrained(self, path: str, tokenizer_file: str | None = None) -> None:
-        """Write the pretrained format (config.yaml + model.safetensors); see `models.pretrained`."""
-        from models.pretrained import save_pretrained  # the format module imports this one
-
-        save_pretrained(self, path, tokenizer_file)
-
 
 def build_model(cfg: ModelConfig, device: torch.device | str | None = None) -> LM:
     """Build and initialise an `LM`. On the `meta` device nothing is allocated or initialised."""

@@ -16,10 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from models.config import ModelConfig, load_model_config
+from models.errors import exit_on_user_error
 from models.mixers import mixer_flops_per_token, mixer_params
 from models.mlp import SwiGLU
+from models.pretrained import load_pretrained_config
 
 
 def summarize(cfg: ModelConfig, seq_len: int = 4096) -> dict:
@@ -78,11 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-len", type=int, default=4096, help="context length for the attention term")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_model_config(args.model, args.overrides)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    with exit_on_user_error():
+        cfg = (load_pretrained_config if Path(args.model).is_dir() else load_model_config)(
+            args.model, args.overrides
+        )
     summary = summarize(cfg, args.seq_len)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0

@@ -25,6 +25,7 @@ from eval.config import CorpusConfig
 from eval.corpus import load_corpus
 from eval.score import bare_forward, make_windows, token_losses
 from models import build_model, load_model_config
+from models.errors import UserError, exit_on_user_error
 
 
 def corpus(dataset: str, max_chars: int) -> tuple[list[str], list[str], str]:
@@ -32,7 +33,7 @@ def corpus(dataset: str, max_chars: int) -> tuple[list[str], list[str], str]:
     if (Path(dataset) / "manifest.json").is_file():
         c = load_corpus(CorpusConfig(name="bench", type="dataset", path=dataset, max_chars_per_doc=max_chars))
         return c.texts, c.domains, str(Path(dataset) / "tokenizer.json")
-    raise SystemExit(f"{dataset} is not a prepared dataset; run `python -m train.prepare data=demo` first.")
+    raise UserError(f"{dataset} is not a prepared dataset; run `python -m train.prepare data=demo` first.")
 
 
 def timed(fn) -> tuple[float, object]:
@@ -113,4 +114,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error():
+        main()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from models.errors import exit_on_user_error
 from models.ops import gated_delta_rule
 
 B, H, K, V = 1, 4, 64, 128
@@ -151,4 +152,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error():
+        main()

@@ -30,6 +30,7 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 
 from models import load_model_config
+from models.errors import UserError, exit_on_user_error
 
 EOS = "<|endoftext|>"
 
@@ -75,7 +76,7 @@ def run_training(model: str, data: list[str], args: argparse.Namespace, out: Pat
 
 def summarize_run(model: str, steps: list[dict]) -> dict:
     if not steps:
-        raise SystemExit(f"{model}: no logged steps after warm-up; raise --steps above --warmup.")
+        raise UserError(f"{model}: no logged steps after warm-up; raise --steps above --warmup.")
     median = lambda key: statistics.median(r[key] for r in steps if r.get(key) is not None)  # noqa: E731
     return {"model": model, "tokens_per_s": median("tokens_per_s"),
             "mfu": median("mfu") if any(r.get("mfu") is not None for r in steps) else float("nan"),
@@ -119,4 +120,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error():
+        main()

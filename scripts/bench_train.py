@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
-from models import build_model, load_model_config
+from models import build_model, load_model_config, save_pretrained
+from models.errors import exit_on_user_error
 from models.hf import export_hf
 from models.ops.linear_cross_entropy import linear_cross_entropy
 from models.summary import summarize
@@ -53,7 +54,7 @@ def bench_model(name: str, seq_len: int, batch: int, repeats: int, workdir: Path
     cfg = load_model_config(name)
     torch.manual_seed(0)
     ours = build_model(cfg)
-    ours.save_pretrained(str(workdir / name))
+    save_pretrained(ours, workdir / name)
     if compile:  # what trainer.compile=true does: compile each block
         for block in ours.blocks:
             block.compile()
@@ -151,4 +152,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error():
+        main()

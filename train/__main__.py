@@ -14,6 +14,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from models.errors import exit_on_user_error
 from train.config import register_configs
 from train.distributed import close_world, init_world, launch_rank
 
@@ -28,12 +29,10 @@ def main(cfg: DictConfig) -> None:
 
     world = init_world(cfg.trainer.device)
     try:
-        Trainer(OmegaConf.to_object(cfg), world).fit()
+        with exit_on_user_error():
+            Trainer(OmegaConf.to_object(cfg), world).fit()
     except Preempted:
         sys.exit(PREEMPTED_EXIT_CODE)
-    except (ValueError, FloatingPointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
     finally:
         close_world(world)
 

@@ -30,6 +30,7 @@ import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
+from models.errors import UserError
 from train.distributed import World, barrier
 
 STEP_DIR = re.compile(r"^step_(\d+)$")
@@ -107,7 +108,7 @@ def save_checkpoint(
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, world: World) -> dict:
     """Restore model, optimizer and RNG from `path`; returns the loop state."""
     if not (path / LOOP_FILE).is_file():
-        raise ValueError(
+        raise UserError(
             f"{path} is not a complete checkpoint (no {LOOP_FILE}); pass a checkpoints/step_N dir."
         )
     model_state, optim_state = get_state_dict(model, optimizer)

@@ -8,16 +8,42 @@ that only override keys of these (or of `hydra`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from models.choices import Choice
 from models.config import ModelConfig
+from models.errors import UserError
 from train.data.config import DataConfig
 from train.recipe import OptimConfig, ScheduleConfig
 
-PRECISIONS = ("bf16", "fp32")
+
+class Precision(Choice):
+    bf16 = "bf16"  # FSDP2 mixed precision / autocast
+    fp32 = "fp32"  # exact and deterministic
+
+
+class TrainDevice(Choice):
+    auto = "auto"  # cuda when available, else cpu
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class LoggerName(Choice):
+    none = "none"
+    wandb = "wandb"
+
+
+class WandbMode(Choice):
+    online = "online"
+    offline = "offline"
+    disabled = "disabled"
+
+
+RESUME_KEYWORDS = ("auto", "never")
 
 
 @dataclass
@@ -31,7 +57,7 @@ class TrainerConfig:
     max_tokens: int | None = None  # ...or this many tokens (exactly one of the two)
     grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
     z_loss: float = 1e-5  # weight of logsumexp(logits)^2 (PaLM); 0 disables it
-    precision: str = "bf16"  # bf16: FSDP2 mixed precision / autocast; fp32: exact and deterministic
+    precision: Precision = Precision.bf16
     seed: int = 0  # model init and the data order
     doc_masking: bool = False  # keep attention and recurrence inside each document
     log_interval: int = 10
@@ -52,20 +78,27 @@ class TrainerConfig:
     compile: bool = False  # torch.compile each block
     activation_checkpointing: bool = False  # recompute each block in backward
     deterministic: bool = False  # torch deterministic algorithms (CPU/fp32 runs are then bit-exact)
-    device: str = "auto"  # auto: cuda when available, else cpu
+    device: TrainDevice = TrainDevice.auto
     peak_flops: float | None = None  # per device, for MFU; default: known GPUs, measured on CPU
     progress: bool = True
     crash_on_nan: bool = True
+
+    def __post_init__(self) -> None:
+        """Check `resume`'s form when the config is built, before any data is prepared."""
+        if self.resume not in RESUME_KEYWORDS and not Path(self.resume).is_dir():
+            raise UserError(
+                f"trainer.resume={self.resume!r} is not a directory; use auto, never or a checkpoints/step_N path."
+            )
 
 
 @dataclass
 class LoggerConfig:
     """Where metrics go besides the always-written `metrics.jsonl`: nothing, or Weights & Biases."""
 
-    name: str = "none"  # none | wandb
+    name: LoggerName = LoggerName.none
     project: str = "hybridzoo"
     entity: str | None = None
-    mode: str = "offline"  # online | offline | disabled
+    mode: WandbMode = WandbMode.offline
     group: str | None = None
     tags: list[str] = field(default_factory=list)
 

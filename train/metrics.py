@@ -56,10 +56,8 @@ class MetricsLogger:
 
             self.wandb = wandb.init(
                 project=cfg.project, entity=cfg.entity, group=cfg.group, tags=list(cfg.tags), name=run_name,
-                mode=cfg.mode, dir=str(run_dir), config=config, resume="allow", id=_wandb_id(run_dir),
+                mode=str(cfg.mode), dir=str(run_dir), config=config, resume="allow", id=_wandb_id(run_dir),
             )  # fmt: skip
-        elif cfg.name != "none":
-            raise ValueError(f"logger {cfg.name!r} is unknown; use logger=none or logger=wandb.")
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         if not self.enabled:

@@ -8,11 +8,11 @@ dir. A user error ends the run with one line on stderr and exit status 1; nothin
 from __future__ import annotations
 
 import os
-import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from models.errors import exit_on_user_error
 from train.data.config import PrepareConfig, register_configs
 
 register_configs()
@@ -25,11 +25,8 @@ def main(cfg: DictConfig) -> None:
     os.environ["RAYON_NUM_THREADS"] = str(prepare_cfg.num_workers)
     from train.data.build_dataset import build_dataset
 
-    try:
+    with exit_on_user_error():
         build_dataset(prepare_cfg)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

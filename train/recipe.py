@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-SCHEDULES = ("cosine", "wsd", "linear", "constant")
+from models.choices import Choice
+
+
+class ScheduleName(Choice):
+    cosine = "cosine"
+    wsd = "wsd"
+    linear = "linear"
+    constant = "constant"
 
 
 @dataclass
@@ -35,10 +42,13 @@ class ScheduleConfig:
     decays linearly; the other shapes decay over all post-warmup steps.
     """
 
-    name: str = "cosine"
+    name: ScheduleName = ScheduleName.cosine
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
     decay_fraction: float = 0.2  # wsd only
+
+    def __post_init__(self) -> None:
+        self.name = ScheduleName.parse(self.name, "schedule.name")
 
 
 def parameter_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
@@ -66,8 +76,6 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
 
 def lr_multiplier(step: int, cfg: ScheduleConfig, max_steps: int) -> float:
     """The LR multiplier at `step` (0-based) of `max_steps`; a pure function, so resume is exact."""
-    if cfg.name not in SCHEDULES:
-        raise ValueError(f"schedule {cfg.name!r} is unknown; use one of {SCHEDULES}.")
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.name == "constant":

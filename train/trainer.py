@@ -23,11 +23,12 @@ from omegaconf import OmegaConf
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from tqdm import tqdm
 
-from models import build_model
+from models import build_model, save_pretrained
+from models.errors import UserError
 from models.summary import summarize
 from train.callbacks import build_callbacks, callback_configs
 from train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
-from train.config import PRECISIONS, TrainConfig
+from train.config import TrainConfig
 from train.data.config import PrepareConfig
 from train.data.loader import TokenSequences, TrainBatches, check_tokenizer_compatible, validation_batches
 from train.distributed import World, all_reduce_mean, barrier, broadcast_object, parallelize
@@ -44,26 +45,24 @@ class Preempted(Exception):
 def plan_steps(cfg: TrainConfig, world: World) -> tuple[int, int, int]:
     """(global batch in sequences, micro-batches per rank per step, max steps); checks divisibility."""
     t = cfg.trainer
-    if t.precision not in PRECISIONS:
-        raise ValueError(f"trainer.precision={t.precision!r}: use one of {PRECISIONS}.")
     if t.global_batch_tokens % t.seq_len:
-        raise ValueError(
+        raise UserError(
             f"trainer.global_batch_tokens={t.global_batch_tokens} is not a multiple of seq_len={t.seq_len}; "
             "make the batch a whole number of sequences."
         )
     sequences = t.global_batch_tokens // t.seq_len
     per_step = t.micro_batch_size * world.world_size
     if sequences % per_step:
-        raise ValueError(
+        raise UserError(
             f"the global batch of {sequences} sequences does not split into micro-batches of "
             f"{t.micro_batch_size} on {world.world_size} rank(s); make global_batch_tokens / seq_len a "
             f"multiple of micro_batch_size x world size ({per_step})."
         )
     if (t.max_steps is None) == (t.max_tokens is None):
-        raise ValueError("set exactly one of trainer.max_steps and trainer.max_tokens.")
+        raise UserError("set exactly one of trainer.max_steps and trainer.max_tokens.")
     max_steps = t.max_steps if t.max_steps is not None else math.ceil(t.max_tokens / t.global_batch_tokens)
     if max_steps < 1:
-        raise ValueError(f"the run has {max_steps} steps; raise trainer.max_steps or trainer.max_tokens.")
+        raise UserError(f"the run has {max_steps} steps; raise trainer.max_steps or trainer.max_tokens.")
     return sequences, sequences // per_step, max_steps
 
 
@@ -117,7 +116,7 @@ class Trainer:
             self.run_dir,
             cfg.logger,
             cfg.run_name,
-            OmegaConf.to_container(OmegaConf.structured(cfg)),
+            OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True),
             world.is_main,
         )
 
@@ -162,13 +161,13 @@ class Trainer:
         return path
 
     def export(self, out: Path) -> Path:
-        """The current weights in the pretrained format (config.yaml, model.safetensors, tokenizer.json)."""
+        """The current weights in the pretrained format (`models.pretrained`), with the data's tokenizer."""
         options = StateDictOptions(full_state_dict=True, cpu_offload=True)
         state = get_model_state_dict(self.model, options=options)
         if self.world.is_main:
             plain = build_model(self.cfg.model, device="cpu")
             plain.load_state_dict(state)
-            plain.save_pretrained(str(out), tokenizer_file=str(self.data_path / "tokenizer.json"))
+            save_pretrained(plain, out, tokenizer_file=self.data_path / "tokenizer.json")
         barrier(self.world)
         return out
 
@@ -272,7 +271,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{metrics['loss']:.3f}")
             if not math.isfinite(metrics["loss"]) and t.crash_on_nan:
-                raise FloatingPointError(
+                raise UserError(
                     f"loss is {metrics['loss']} at step {self.step}; lower optim.lr or raise schedule.warmup_steps "
                     "(the last complete checkpoint is untouched)."
                 )

@@ -13,34 +13,56 @@ import shutil
 from pathlib import Path
 
 import torch
-import yaml
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from models.atomic import atomic_directory
-from models.config import load_model_config
+from models.errors import UserError
 from models.hf.config_map import OLMO3, OLMO_HYBRID, hf_to_model_config, model_config_to_hf
 from models.hf.weights import hf_to_zoo_state, zoo_to_hf_state
-from models.pretrained import CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE
+from models.pretrained import (
+    TOKENIZER_FILE,
+    check_pretrained,
+    load_pretrained_state,
+    pretrained_tokenizer,
+    save_pretrained_state,
+)
 
 __all__ = ["export_hf", "hf_to_model_config", "import_hf", "model_config_to_hf"]
 
+# Hugging Face's file names (its format, not ours: ours is models.pretrained).
+HF_CONFIG_FILE, HF_WEIGHTS_FILE = "config.json", "model.safetensors"
+HF_WEIGHTS_INDEX = HF_WEIGHTS_FILE + ".index.json"
+
+
+def _read_json(file: Path) -> dict:
+    """A JSON file of an HF directory; a parse error names the file."""
+    try:
+        return json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{str(file)!r} is not valid JSON ({error}); repair or re-download it.") from None
+
 
 def _read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
-    index = hf_dir / "model.safetensors.index.json"
+    index = hf_dir / HF_WEIGHTS_INDEX
     if index.is_file():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    elif (hf_dir / "model.safetensors").is_file():
-        files = ["model.safetensors"]
+        files = sorted(set(_read_json(index)["weight_map"].values()))
+    elif (hf_dir / HF_WEIGHTS_FILE).is_file():
+        files = [HF_WEIGHTS_FILE]
     else:
-        raise ValueError(
-            f"no safetensors weights in {str(hf_dir)!r} (model.safetensors or its index); "
+        raise UserError(
+            f"no safetensors weights in {str(hf_dir)!r} ({HF_WEIGHTS_FILE} or its index); "
             "re-save the model with `save_pretrained(..., safe_serialization=True)`."
         )
     state = {}
     for name in files:
-        with safe_open(str(hf_dir / name), framework="pt") as f:
-            state |= {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open is no dict
+        try:
+            with safe_open(str(hf_dir / name), framework="pt") as f:
+                state |= {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - safe_open is no dict
+        except Exception as error:  # safetensors raises its own error type, and OSError for missing shards
+            raise UserError(
+                f"{str(hf_dir / name)!r} is incomplete or corrupt ({error}); re-download it."
+            ) from None
     return state
 
 
@@ -60,32 +82,27 @@ def _standardized_hf_config(raw: dict) -> dict:
 def import_hf(hf_dir: str | Path, out_dir: str | Path) -> Path:
     """Convert an HF Olmo 3 / Olmo Hybrid directory into a zoo pretrained directory."""
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
-    config_file = hf_dir / "config.json"
+    config_file = hf_dir / HF_CONFIG_FILE
     if not config_file.is_file():
-        raise ValueError(f"{str(hf_dir)!r} has no config.json; pass a Hugging Face model directory.")
-    cfg = hf_to_model_config(_standardized_hf_config(json.loads(config_file.read_text())), name=hf_dir.name)
+        raise UserError(f"{str(hf_dir)!r} has no {HF_CONFIG_FILE}; pass a Hugging Face model directory.")
+    cfg = hf_to_model_config(_standardized_hf_config(_read_json(config_file)), name=hf_dir.name)
     state = hf_to_zoo_state(cfg, _read_hf_weights(hf_dir))
-    with atomic_directory(out_dir) as tmp:
-        (tmp / CONFIG_FILE).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        if (hf_dir / TOKENIZER_FILE).is_file():
-            shutil.copyfile(hf_dir / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
-    return out_dir
+    tokenizer = hf_dir / TOKENIZER_FILE  # HF and the zoo name the tokenizer file alike
+    return save_pretrained_state(out_dir, cfg, state, tokenizer if tokenizer.is_file() else None)
 
 
 def export_hf(zoo_dir: str | Path, hf_dir: str | Path) -> Path:
     """Write a zoo pretrained directory as an HF directory (config.json + model.safetensors)."""
     zoo_dir, hf_dir = Path(zoo_dir), Path(hf_dir)
-    if not (zoo_dir / WEIGHTS_FILE).is_file():
-        raise ValueError(f"{str(zoo_dir)!r} has no {WEIGHTS_FILE}; pass a hybridzoo pretrained directory.")
-    cfg = load_model_config(zoo_dir)
+    cfg = check_pretrained(zoo_dir)
     model_type, kwargs = model_config_to_hf(cfg)
     hf_config = _hf_config_class(model_type)(**kwargs)
     hf_config.architectures = ["Olmo3ForCausalLM" if model_type == OLMO3 else "OlmoHybridForCausalLM"]
-    state = zoo_to_hf_state(cfg, load_file(str(zoo_dir / WEIGHTS_FILE)))
+    state = zoo_to_hf_state(cfg, load_pretrained_state(zoo_dir)[1])
+    tokenizer = pretrained_tokenizer(zoo_dir)
     with atomic_directory(hf_dir) as tmp:
         hf_config.save_pretrained(tmp)
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        if (zoo_dir / TOKENIZER_FILE).is_file():
-            shutil.copyfile(zoo_dir / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
+        save_file(state, str(tmp / HF_WEIGHTS_FILE), metadata={"format": "pt"})
+        if tokenizer is not None:
+            shutil.copyfile(tokenizer, tmp / TOKENIZER_FILE)
     return hf_dir

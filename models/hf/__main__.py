@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from models.errors import exit_on_user_error
 from models.hf import export_hf, import_hf
 
 
@@ -15,14 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("source", help="HF model directory (config.json + safetensors)")
     imp.add_argument("target", help="output zoo pretrained directory")
     exp = commands.add_parser("export", help="zoo pretrained directory -> HF directory for transformers")
-    exp.add_argument("source", help="zoo pretrained directory (config.yaml + model.safetensors)")
+    exp.add_argument("source", help="zoo pretrained directory (see models.pretrained)")
     exp.add_argument("target", help="output HF directory")
     args = parser.parse_args(argv)
-    try:
+    with exit_on_user_error():
         out = (import_hf if args.command == "import" else export_hf)(args.source, args.target)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     print(f"wrote {out}")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.config import MixerConfig, ModelConfig, YarnConfig
+from models.errors import UserError
 
 OLMO3, OLMO_HYBRID = "olmo3", "olmo_hybrid"
 HF_GDN_GATE_NORM_EPS = 1e-5  # transformers' OlmoHybridRMSNormGated eps is fixed (fla's default)
@@ -16,7 +17,7 @@ HF_GDN_GATE_NORM_EPS = 1e-5  # transformers' OlmoHybridRMSNormGated eps is fixed
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise ValueError(message)
+        raise UserError(message)
 
 
 def _shortest_cycle(names: list[str]) -> list[str]:
@@ -119,7 +120,7 @@ def hf_to_model_config(hf: dict, name: str = "imported") -> ModelConfig:
             )
             names.append("gdn")
         else:
-            raise ValueError(f"layer type {layer_type!r} is not supported for model_type {model_type!r}.")
+            raise UserError(f"layer type {layer_type!r} is not supported for model_type {model_type!r}.")
     return ModelConfig(
         name=name,
         vocab_size=hf["vocab_size"],

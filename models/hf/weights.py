@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from models.config import ModelConfig
+from models.errors import UserError
 
 _MLP = ("gate_proj", "up_proj", "down_proj")
 _ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj", "q_norm", "k_norm")
@@ -104,7 +105,7 @@ def hf_to_zoo_state(cfg: ModelConfig, hf_state: dict[str, torch.Tensor]) -> dict
         used.add("lm_head.weight")
     leftover = sorted(set(hf_state) - used)
     if leftover:
-        raise ValueError(
+        raise UserError(
             f"the HF checkpoint has tensors the zoo cannot place: {leftover[:5]}; unsupported feature."
         )
     return state

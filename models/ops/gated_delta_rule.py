@@ -14,6 +14,7 @@ import itertools
 import torch
 import torch.nn.functional as F
 
+from models.errors import UserError
 from models.ops.gdn_chunk import chunk_gated_delta_rule_core
 from models.ops.gdn_recurrent import recurrent_gated_delta_rule_core
 from models.packing import CHUNK_SIZE, Packing, packed_chunks
@@ -43,7 +44,7 @@ def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, packing, backend) -
     was validated when it was built and is read here without touching its python ints.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is unknown; use one of {BACKENDS}.")
+        raise UserError(f"backend={backend!r} is unknown; use one of {BACKENDS}.")
     if q.dim() != 4 or k.shape != q.shape:
         raise ValueError(
             f"q {tuple(q.shape)} and k {tuple(k.shape)} must both be [B, T, H, K]; reshape them to that layout."
@@ -83,7 +84,7 @@ def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, packing, backend) -
             f"{v.shape[-1]}); pass one state per sequence."
         )
     if backend == "fla" and not q.is_cuda:
-        raise ValueError(f"backend='fla' needs CUDA tensors, got device {q.device}; use backend='torch'.")
+        raise UserError(f"backend='fla' needs CUDA tensors, got device {q.device}; use backend='torch'.")
     return bounds
 
 

@@ -12,6 +12,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from models.errors import UserError
 from models.packing import Packing
 
 BACKENDS = ("auto", "torch", "fla")
@@ -31,7 +32,7 @@ def fla_conv_available() -> bool:
 def _check_args(x, weight, bias, activation, cu_seqlens, packing, backend) -> None:
     """Raise ValueError naming the offending value and the fix."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is unknown; use one of {BACKENDS}.")
+        raise UserError(f"backend={backend!r} is unknown; use one of {BACKENDS}.")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation={activation!r} is unsupported; use 'silu' or None.")
     if x.dim() != 3:
@@ -54,7 +55,7 @@ def _check_args(x, weight, bias, activation, cu_seqlens, packing, backend) -> No
             f"cu_seqlens needs packed inputs with B == 1, got B={x.shape[0]}; flatten the batch."
         )
     if backend == "fla" and not x.is_cuda:
-        raise ValueError(f"backend='fla' needs CUDA tensors, got device {x.device}; use backend='torch'.")
+        raise UserError(f"backend='fla' needs CUDA tensors, got device {x.device}; use backend='torch'.")
 
 
 def _position_in_sequence(cu_seqlens: torch.Tensor, t: int, device: torch.device) -> torch.Tensor:

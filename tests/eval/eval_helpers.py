@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from models import build_model, load_model_config
+from models import build_model, load_model_config, save_pretrained
 
 EOS = "<|endoftext|>"
 PROSE = (
@@ -41,8 +41,8 @@ def save_tiny(path: Path, arch: str, tokenizer_file: Path | None, seed: int = 0)
         arch, ["n_layers=2", "vocab_size=512", *(["pattern=[gdn,attn]"] if arch == "tiny_hybrid" else [])]
     )
     torch.manual_seed(seed)
-    build_model(cfg).save_pretrained(
-        str(path), tokenizer_file=str(tokenizer_file) if tokenizer_file else None
+    save_pretrained(
+        build_model(cfg), str(path), tokenizer_file=str(tokenizer_file) if tokenizer_file else None
     )
     return path
 
@@ -59,10 +59,18 @@ def corpus_files(root: Path) -> list[str]:
     return [f"hydra.searchpath=[file://{root / 'conf'}]", "corpus=handcrafted"]
 
 
-def run_eval(tmp_path: Path, models: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """`python -m eval` in a subprocess on the handcrafted corpus (W=64); returns it and its run dir."""
+def run_eval(
+    tmp_path: Path, models: list[Path], *extra: str, patch: str = ""
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """`python -m eval` in a subprocess on the handcrafted corpus (W=64); returns it and its run dir.
+
+    `patch` is Python run first (to plant a bug), then eval's own entry as `-m eval` runs it."""
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "eval", f"models=[{','.join(map(str, models))}]", *corpus_files(tmp_path),
+    args = [f"models=[{','.join(map(str, models))}]", *corpus_files(tmp_path),
             "score.window=64", "report.n_boot=100", f"cache_dir={tmp_path / 'cache'}", "progress=false",
             f"hydra.run.dir={out}", *extra]  # fmt: skip
-    return subprocess.run(args, capture_output=True, text=True, cwd=Path(__file__).parents[2]), out
+    command = [sys.executable, "-m", "eval", *args]
+    if patch:
+        run = f"import runpy, sys; sys.argv[1:] = {args!r}; runpy.run_module('eval', run_name='__main__')"
+        command = [sys.executable, "-c", f"{patch}; {run}"]
+    return subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[2]), out

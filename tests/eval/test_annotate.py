@@ -130,3 +130,9 @@ def test_bad_inputs(tokenizer_file) -> None:
         annotate(["x"], tokenizer_file, ["a", "b"])
     with pytest.raises(ValueError, match="does not exist"):
         annotate(["x"], "/nonexistent/tokenizer.json")
+
+
+def test_an_unparsable_tokenizer_names_the_file(tmp_path) -> None:
+    (tmp_path / "tokenizer.json").write_text('{"model": ')
+    with pytest.raises(ValueError, match=r"tokenizer\.json' is not a valid tokenizer\.json"):
+        annotate_mod.load_tokenizer(tmp_path)

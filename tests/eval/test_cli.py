@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -37,20 +38,31 @@ def test_cli_end_to_end_with_curves(tmp_path, tiny_models) -> None:
     assert "## Regression of the gap" in (out / "report.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "missing_model",
-        "tokenizer_mismatch",
-        "empty_corpus",
-        "unknown_filter",
-        "corrupt_parquet",
-        "bad_stride",
-    ],
-)
+def broken_checkpoint(tmp_path: Path, source: Path, keep_config: bool) -> Path:
+    """A copy of `source` without tokenizer.json, its weights 100 zero bytes, its config cut short unless kept."""
+    broken = tmp_path / "broken"
+    shutil.copytree(source, broken)
+    (broken / "tokenizer.json").unlink()
+    (broken / "model.safetensors").write_bytes(bytes(100))
+    if not keep_config:
+        (broken / "config.yaml").write_text("name: tiny_transformer\n")
+    return broken
+
+
+CASES = ["missing_model", "tokenizer_mismatch", "empty_corpus", "unknown_filter", "corrupt_parquet",
+         "incomplete_config", "corrupt_weights", "token_source", "bad_stride"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_bad_input_one_line_nonzero_nothing_written(tmp_path, tiny_models, case: str) -> None:
     models, extra = [tiny_models["transformer"], tiny_models["hybrid"]], []
-    if case == "missing_model":
+    if case in ("incomplete_config", "corrupt_weights"):
+        models = [
+            broken_checkpoint(tmp_path, tiny_models["transformer"], keep_config=case == "corrupt_weights")
+        ]
+    elif case == "token_source":
+        extra = [f"corpus.sources.{DOMAINS[0]}.type=tokens"]
+    elif case == "missing_model":
         models[1] = tmp_path / "no_such_model"
     elif case == "tokenizer_mismatch":
         other = tmp_path / "other_tok.json"
@@ -68,8 +80,20 @@ def test_bad_input_one_line_nonzero_nothing_written(tmp_path, tiny_models, case:
     proc, out = run_eval(tmp_path, models, *extra)
     expected = {"missing_model": "does not exist", "tokenizer_mismatch": "tokenizer mismatch",
                 "empty_corpus": "no non-empty document", "unknown_filter": "unknown filter 'contnet'",
-                "corrupt_parquet": "cannot read the reference", "bad_stride": "stride 65 is outside 1..64"}[case]  # fmt: skip
+                "corrupt_parquet": "cannot read the reference",
+                "incomplete_config": f"{tmp_path / 'broken' / 'config.yaml'}' is incomplete or corrupt",
+                "corrupt_weights": f"{tmp_path / 'broken' / 'model.safetensors'}' are incomplete or corrupt",
+                "token_source": f"source '{DOMAINS[0]}' has type 'tokens'",
+                "bad_stride": "stride 65 is outside 1..64"}[case]  # fmt: skip
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
     assert not any((out / name).exists() for name in OUTPUTS)
+
+
+def test_an_internal_value_error_keeps_its_traceback(tmp_path, tiny_models) -> None:
+    """A ValueError from inside a library is a bug: the entry point must not turn it into an `error:` line."""
+    patch = "import numpy as np, eval.pipeline as p; p.load_corpus = lambda cfg: np.zeros(-1)"
+    proc, _ = run_eval(tmp_path, [tiny_models["transformer"]], patch=patch)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr, proc.stderr
+    assert "ValueError: negative dimensions are not allowed" in proc.stderr and "error: " not in proc.stderr

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import build_model, load_model_config
+from models import build_model, load_model_config, load_pretrained_config, save_pretrained
 from models.config import available_model_configs
+from models.errors import UserError
 from models.summary import summarize
 
 ALL_CONFIGS = available_model_configs()
@@ -106,9 +107,9 @@ def test_tiny_swa_equals_full_attention_inside_the_window_and_differs_beyond() -
         (["pattern=[gdn,mamba]"], "unknown mixer name 'mamba'"),
         (["n_heads=5"], "n_heads=5 does not divide d_model=128"),
         (["mixers.attn.n_kv_heads=3"], "n_kv_heads=3 must divide"),
-        (["mixers.attn.type=mamba"], "is not a mixer type"),
+        (["mixers.attn.type=mamba"], "mixers.attn.type: Invalid value 'mamba', expected one of [attention, "),
         (["d_modell=64"], "Key 'd_modell' not in 'ModelConfig'"),
-        (["norm_placement=middle"], "norm_placement='middle'"),
+        (["norm_placement=middle"], "norm_placement: Invalid value 'middle', expected one of [pre, post]"),
         (["pattern=[]"], "pattern is empty"),
     ],
 )
@@ -117,9 +118,12 @@ def test_bad_configs_name_the_value_and_the_fix(overrides: list[str], message: s
         load_model_config("tiny_hybrid", overrides)
 
 
-def test_unknown_name_lists_the_shipped_configs() -> None:
-    with pytest.raises(ValueError, match="tiny_hybrid"):
-        load_model_config("tiny_mamba")
+def test_unknown_name_points_to_conf_model_in_one_short_line() -> None:
+    with pytest.raises(UserError, match="conf/model/") as error:
+        load_model_config("no_such_model")
+    assert len(str(error.value)) < 200 and "\n" not in str(error.value)
+    with pytest.raises(UserError, match="did you mean 'tiny_hybrid'"):
+        load_model_config("tiny_hybird")
 
 
 def test_swapping_the_layer_mix_is_one_override() -> None:
@@ -147,8 +151,8 @@ def test_gdn_defaults_match_attention_projection_parameters() -> None:
 def test_yaml_path_and_pretrained_dir_load(tmp_path) -> None:
     cfg = load_model_config("tiny_rnn")
     model = build_model(cfg)
-    model.save_pretrained(str(tmp_path / "m"))
-    assert load_model_config(tmp_path / "m") == cfg
+    save_pretrained(model, str(tmp_path / "m"))
+    assert load_pretrained_config(tmp_path / "m") == cfg
     assert load_model_config(tmp_path / "m" / "config.yaml", ["n_layers=8"]).n_layers == 8
     with pytest.raises(ValueError, match="does not exist"):
         load_model_config(tmp_path / "missing.yaml")

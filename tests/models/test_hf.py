@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from transformers import Olmo3Config, Olmo3ForCausalLM, OlmoHybridConfig, OlmoHybridForCausalLM
 
-from models import build_model, load_model_config, load_pretrained
+from models import build_model, load_model_config, load_pretrained, save_pretrained
 from models.hf import export_hf, hf_to_model_config, import_hf
 from models.hf.weights import hf_to_zoo_state
+from models.pretrained import CONFIG_FILE, WEIGHTS_FILE
 
 VOCAB = 101
 COMMON = {"vocab_size": VOCAB, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
@@ -69,7 +71,7 @@ def test_export_loads_in_transformers_with_equal_logits(tmp_path, case: str) -> 
         for name, p in zoo.named_parameters():
             if "norm" in name:
                 p.add_(0.2 * torch.randn_like(p))
-    zoo.save_pretrained(str(tmp_path / "zoo"))
+    save_pretrained(zoo, str(tmp_path / "zoo"))
     export_hf(tmp_path / "zoo", tmp_path / "hf")
     hf = cls.from_pretrained(tmp_path / "hf").eval()
     assert type(hf) is cls
@@ -129,11 +131,11 @@ def test_unsupported_hf_features_fail_clearly(change: dict, message: str) -> Non
 
 
 def test_pure_recurrent_and_unrepresentable_models_refuse_export(tmp_path) -> None:
-    build_model(load_model_config("tiny_rnn")).save_pretrained(str(tmp_path / "rnn"))
+    save_pretrained(build_model(load_model_config("tiny_rnn")), str(tmp_path / "rnn"))
     with pytest.raises(ValueError, match="at least one attention layer"):
         export_hf(tmp_path / "rnn", tmp_path / "hf")
-    build_model(load_model_config("tiny_transformer", ["norm_placement=pre"])).save_pretrained(
-        str(tmp_path / "pre")
+    save_pretrained(
+        build_model(load_model_config("tiny_transformer", ["norm_placement=pre"])), str(tmp_path / "pre")
     )
     with pytest.raises(ValueError, match="post-norm"):
         export_hf(tmp_path / "pre", tmp_path / "hf")
@@ -158,5 +160,34 @@ def test_cli_round_trip_and_error_exit(tmp_path) -> None:
     done = subprocess.run(
         [*run, "import", str(tmp_path / "nothing"), str(tmp_path / "x")], capture_output=True, text=True
     )
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "config.json" in done.stderr
+
+
+def broken_pretrained(path: Path, keep_config: bool) -> Path:
+    """A pretrained dir whose weights are 100 zero bytes and whose config.yaml lacks keys (unless kept)."""
+    save_pretrained(build_model(load_model_config("tiny_transformer")), path)
+    if not keep_config:
+        (path / CONFIG_FILE).write_text("name: tiny_transformer\nd_model: 64\n")
+    (path / WEIGHTS_FILE).write_bytes(bytes(100))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [("json", "config.json"), ("config", CONFIG_FILE), ("weights", WEIGHTS_FILE)],
+)
+def test_cli_errors_name_the_broken_file(tmp_path, case: str, named: str) -> None:
+    if case == "json":
+        (tmp_path / "hf").mkdir()
+        (tmp_path / "hf" / "config.json").write_text('{"model_type": "olmo3",')
+        args = ["import", str(tmp_path / "hf"), str(tmp_path / "out")]
+    else:
+        zoo = broken_pretrained(tmp_path / "zoo", keep_config=case == "weights")
+        args = ["export", str(zoo), str(tmp_path / "out")]
+    done = subprocess.run([sys.executable, "-m", "models.hf", *args], capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert str(tmp_path) in lines[0] and named in lines[0]
+    assert ("not valid JSON" if case == "json" else "incomplete or corrupt") in lines[0]
+    assert not (tmp_path / "out").exists()

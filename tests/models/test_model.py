@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import ModelConfig, build_model, load_model_config, load_pretrained
+from models import ModelConfig, build_model, load_model_config, load_pretrained, save_pretrained
 from models.config import MixerConfig
 
 VOCAB = 97
@@ -124,7 +124,7 @@ def test_pretrained_round_trip(tmp_path, name: str) -> None:
     model = build_model(load_model_config(name, ["tie_embeddings=true"] if name == "tiny_rnn" else []))
     tokenizer = tmp_path / "tokenizer.json"
     tokenizer.write_text("{}")
-    model.save_pretrained(str(tmp_path / "m"), tokenizer_file=str(tokenizer))
+    save_pretrained(model, str(tmp_path / "m"), tokenizer_file=str(tokenizer))
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
         "config.yaml",
         "model.safetensors",
@@ -142,7 +142,7 @@ def test_failed_save_leaves_the_old_checkpoint_and_no_debris(tmp_path, monkeypat
     import models.pretrained as pretrained
 
     model = build_model(load_model_config("tiny_transformer"))
-    model.save_pretrained(str(tmp_path / "m"))
+    save_pretrained(model, str(tmp_path / "m"))
     before = (tmp_path / "m" / "model.safetensors").read_bytes()
 
     def broken(*args, **kwargs):
@@ -150,7 +150,7 @@ def test_failed_save_leaves_the_old_checkpoint_and_no_debris(tmp_path, monkeypat
 
     monkeypatch.setattr(pretrained, "save_model", broken)
     with pytest.raises(OSError):
-        build_model(load_model_config("tiny_transformer")).save_pretrained(str(tmp_path / "m"))
+        save_pretrained(build_model(load_model_config("tiny_transformer")), str(tmp_path / "m"))
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 

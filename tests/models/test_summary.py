@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from models import load_model_config
+from models import build_model, load_model_config, save_pretrained
 from models.config import MixerConfig
 from models.mixers import mixer_flops_per_token
 from models.summary import summarize
@@ -50,4 +50,17 @@ def test_cli_table_json_and_error() -> None:
     data = json.loads(out.stdout)
     assert [layer["mixer"] for layer in data["layers"]] == ["gdn", "attn", "gdn", "attn"]
     bad = subprocess.run([*run, "tiny_hybrid", "pattern=[gdn,attn,attn]"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "does not divide" in bad.stderr and bad.stderr.count("\n") == 1
+    assert bad.returncode == 1 and "does not divide" in bad.stderr and bad.stderr.count("\n") == 1
+    unknown = subprocess.run([*run, "no_such_model"], capture_output=True, text=True)
+    line = unknown.stderr.strip()
+    assert unknown.returncode == 1 and line.startswith("error: ") and "\n" not in line, unknown.stderr
+    assert "conf/model/" in line and len(line) < 200
+
+
+def test_cli_reads_a_pretrained_dir(tmp_path) -> None:
+    save_pretrained(build_model(load_model_config("tiny_hybrid")), tmp_path / "m")
+    out = subprocess.run(
+        [sys.executable, "-m", "models.summary", str(tmp_path / "m"), "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(out.stdout)["name"] == "tiny_hybrid"

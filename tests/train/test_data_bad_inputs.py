@@ -36,6 +36,7 @@ BAD_SOURCES = {
         {"paths": ["j.jsonl"]},
         "j.jsonl:2 is not valid JSON",
     ),
+    "bad-json-array": ({"a.json": b'[{"text": "ok"},'}, {"paths": ["a.json"]}, "a.json is not valid JSON"),
     "text-not-str": ({"n.jsonl": b'{"text": 5}\n'}, {"paths": ["n.jsonl"]}, "is a int, not text"),
     "suffix": ({"c.csv": b"a,b"}, {"paths": ["c.csv"]}, "use one of .txt"),
     "type": ({}, {"type": "nope"}, "has type 'nope'"),

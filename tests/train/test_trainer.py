@@ -136,7 +136,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, demo_data) -> None:
         (["trainer.global_batch_tokens=1000"], "not a multiple of seq_len"),
         (["trainer.micro_batch_size=3"], "does not split into micro-batches"),
         (["model.vocab_size=1000"], "model vocab_size 1000 is smaller"),
-        (["trainer.precision=fp8"], "trainer.precision='fp8'"),
+        (["trainer.precision=fp8"], "Invalid value 'fp8', expected one of [bf16, fp32]"),
         (["trainer.max_tokens=100"], "exactly one of trainer.max_steps"),
     ],
 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +20,8 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from models.atomic import atomic_directory
-from train.data.config import SOURCE_TYPES, DataConfig, PrepareConfig
+from models.errors import UserError
+from train.data.config import DataConfig, PrepareConfig
 from train.data.demo_corpus import DemoUnavailable
 from train.data.manifest import FORMAT, Manifest, Shard, verify_shards
 from train.data.shards import ShardWriter
@@ -46,25 +46,17 @@ def open_sources(data: DataConfig) -> dict[str, Source]:
     """Open every configured source; optional demo parts missing on this machine are skipped with a notice."""
     weights = [s.weight for s in data.sources.values()]
     if any(w is None for w in weights) and any(w is not None for w in weights):
-        raise ValueError("set a weight on every source of data.sources or on none (none: sample by size).")
+        raise UserError("set a weight on every source of data.sources or on none (none: sample by size).")
     sources: dict[str, Source] = {}
     for name, cfg in data.sources.items():
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise ValueError(
-                f"source name '{name}' must be letters, digits, '_', '.' or '-' (it names files)."
-            )
-        if cfg.type not in SOURCE_TYPES:
-            raise ValueError(f"source '{name}' has type '{cfg.type}'; use one of {', '.join(SOURCE_TYPES)}.")
-        if cfg.weight is not None and cfg.weight <= 0:
-            raise ValueError(f"source '{name}' has weight {cfg.weight}; weights must be positive.")
         try:
             sources[name] = TokenFileSource(name, cfg) if cfg.type == "tokens" else TextSource(name, cfg)
         except DemoUnavailable as notice:
             print(f"notice: skipping demo source '{name}': {notice}", file=sys.stderr)
     if not sources:
-        raise ValueError("the corpus is empty: data.sources has no usable source; add at least one.")
+        raise UserError("the corpus is empty: data.sources has no usable source; add at least one.")
     if data.tokenizer.kind == "train" and any(isinstance(s, TokenFileSource) for s in sources.values()):
-        raise ValueError(
+        raise UserError(
             "token-file sources need the tokenizer they were made with; set data.tokenizer.kind=file or hf."
         )
     return sources
@@ -147,7 +139,7 @@ def write_source(
             first += len(lengths)
             bar.update(len(flat))
     if src.stats.documents == 0:
-        raise ValueError(
+        raise UserError(
             f"source '{name}' has no documents ({src.stats.empty_documents} empty); check its inputs."
         )
     shards = {s: w.close() for s, w in writers.items()}
@@ -179,7 +171,7 @@ def build_dataset(cfg: PrepareConfig) -> Path:
     fingerprint = input_fingerprint(data, sources)
     if out.exists() and any(out.iterdir()):
         if not (out / "manifest.json").exists():
-            raise ValueError(
+            raise UserError(
                 f"data.path {out} exists and is not a prepared dataset; remove it or choose another path."
             )
         existing = Manifest.load(out)
@@ -188,7 +180,7 @@ def build_dataset(cfg: PrepareConfig) -> Path:
             print(f"{out}: up to date ({existing.fingerprint[:12]}), reusing it.")
             return out
         if not cfg.overwrite:
-            raise ValueError(
+            raise UserError(
                 f"data.path {out} holds a dataset prepared from different inputs; "
                 "pass overwrite=true to replace it, or choose another data.path."
             )

@@ -13,9 +13,30 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-SOURCE_TYPES = ("local", "hf", "tokens", "demo")
-TOKENIZER_KINDS = ("train", "file", "hf")
-DTYPES = ("auto", "uint16", "uint32")
+from models.choices import Choice
+from models.errors import UserError
+
+
+class SourceType(Choice):
+    local = "local"
+    hf = "hf"
+    tokens = "tokens"
+    demo = "demo"
+
+
+class TokenizerKind(Choice):
+    train = "train"
+    file = "file"
+    hf = "hf"
+
+
+class ShardDtype(Choice):
+    auto = "auto"  # uint16 when the vocab fits, else uint32
+    uint16 = "uint16"
+    uint32 = "uint32"
+
+
+SOURCE_TYPES, TOKENIZER_KINDS, DTYPES = SourceType.values(), TokenizerKind.values(), ShardDtype.values()
 
 
 @dataclass
@@ -32,7 +53,7 @@ class SourceConfig:
     - `demo`: one part of the offline demo corpus, `demo` in `train.data.demo_corpus.DEMO_KINDS`.
     """
 
-    type: str = "local"
+    type: SourceType = SourceType.local
     domain: str = "text"
     # Mixture weight: the share of training sequences drawn from this source. Leave all weights
     # unset to sample every source in proportion to its size (each sequence once per epoch).
@@ -50,18 +71,26 @@ class SourceConfig:
     max_docs: int | None = None
     max_bytes: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.type not in SOURCE_TYPES:  # a config built in Python skips OmegaConf's check
+            raise UserError(f"a source has type {self.type!r}; use one of {', '.join(SOURCE_TYPES)}.")
+        self.type = SourceType(self.type)
+
 
 @dataclass
 class TokenizerConfig:
     """Where the tokenizer comes from: `train` (byte-level BPE on the sources' training split),
     `file` (a `tokenizer.json` at `path`) or `hf` (hub id `name`, read from the local HF cache)."""
 
-    kind: str = "train"
+    kind: TokenizerKind = TokenizerKind.train
     path: str | None = None
     name: str | None = None
     vocab_size: int = 8192  # kind=train only; includes the special tokens
     train_bytes: int = 64_000_000  # kind=train: text read for training, split evenly over sources
     eos_token: str = "<|endoftext|>"
+
+    def __post_init__(self) -> None:
+        self.kind = TokenizerKind.parse(self.kind, "data.tokenizer.kind")
 
 
 @dataclass
@@ -72,10 +101,13 @@ class DataConfig:
     path: str = MISSING  # prepared dataset directory (relative paths: from the working directory)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    dtype: str = "auto"  # shard dtype; auto = uint16 when the vocab fits, else uint32
+    dtype: ShardDtype = ShardDtype.auto  # shard dtype
     validation_fraction: float = 0.01  # share of each source's documents held out
     split_seed: int = 0
     max_shard_tokens: int = 1 << 28  # shards hold whole documents and close after this many tokens
+
+    def __post_init__(self) -> None:
+        self.dtype = ShardDtype.parse(self.dtype, "data.dtype")
 
 
 @dataclass

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.errors import UserError
 from train.data.config import SourceConfig
 from train.data.hashing import key64, permutation
 from train.data.pypi_sdists import Sdist, fetch, read_members
@@ -139,7 +140,7 @@ def demo_files(name: str, cfg: SourceConfig) -> list[Path]:
         return _debian_html()
     if kind == "debian_latex":
         return _debian_latex()
-    raise ValueError(f"source '{name}' has demo kind '{kind}'; use one of {', '.join(DEMO_KINDS)}.")
+    raise UserError(f"source '{name}' has demo kind '{kind}'; use one of {', '.join(DEMO_KINDS)}.")
 
 
 def _pypi_documents(kind: str, files: list[Path]) -> Iterator[bytes]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.errors import UserError
 from models.packing import cu_seqlens_from_doc_ids
 from train.data.manifest import Manifest, check_tokenizer_compatible, verify_shards
 from train.data.sampler import Sampler
@@ -51,7 +52,7 @@ class TokenSequences:
         verify: bool = False,
     ):
         if seq_len < 1:
-            raise ValueError(f"seq_len {seq_len} must be positive.")
+            raise UserError(f"seq_len {seq_len} must be positive.")
         self.path, self.seq_len, self.split = Path(path), seq_len, split
         self.manifest = Manifest.load(self.path)
         verify_shards(self.path, self.manifest, full=verify)
@@ -70,7 +71,7 @@ class TokenSequences:
             int(counts[[s.source == n for s in self.shards]].sum()) for n in self.source_names
         ]
         if len(self) == 0:
-            raise ValueError(
+            raise UserError(
                 f"the {split} split of {self.path} has no sequence of {seq_len + 1} tokens; shorten seq_len."
             )
 
@@ -113,12 +114,12 @@ class TrainBatches:
         weights: dict[str, float] | None = None,
     ):
         if global_batch_size % world_size:
-            raise ValueError(
+            raise UserError(
                 f"global batch size {global_batch_size} does not split over {world_size} ranks; "
                 "make it a multiple of the world size."
             )
         if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is outside world size {world_size}.")
+            raise UserError(f"rank {rank} is outside world size {world_size}.")
         self.dataset, self.global_batch_size, self.seed = dataset, global_batch_size, seed
         self.rank, self.world_size, self.step = rank, world_size, 0
         self.weights = weights if weights is not None else self._manifest_weights()
@@ -127,7 +128,7 @@ class TrainBatches:
         else:
             missing = set(dataset.source_names) - set(self.weights)
             if missing:
-                raise ValueError(
+                raise UserError(
                     f"no mixture weight for sources {sorted(missing)}; give every source a weight."
                 )
             sizes, weight_list = dataset.source_sizes, [float(self.weights[n]) for n in dataset.source_names]
@@ -164,7 +165,7 @@ class TrainBatches:
     def load_state_dict(self, state: dict) -> None:
         """Continue at `state['step']`; refuses a state saved with another dataset or seed."""
         if state["fingerprint"] != self.dataset.fingerprint or state["seed"] != self.seed:
-            raise ValueError(
+            raise UserError(
                 "the checkpoint's data state comes from another dataset, seq_len or seed; "
                 "resume with the data and seed it was trained with."
             )

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.errors import UserError
+
 FORMAT = "hybridzoo-tokens/1"
 SPLITS = ("train", "validation")
 
@@ -68,14 +70,14 @@ class Manifest:
     ) -> list[Shard]:
         """Shards of one split, optionally restricted to some sources or domains (in manifest order)."""
         if split not in SPLITS:
-            raise ValueError(f"split '{split}' is unknown; use one of {', '.join(SPLITS)}.")
+            raise UserError(f"split '{split}' is unknown; use one of {', '.join(SPLITS)}.")
         for wanted, known in (
             (sources, self.sources),
             (domains, {s["domain"] for s in self.sources.values()}),
         ):
             unknown = sorted(set(wanted or ()) - set(known))
             if unknown:
-                raise ValueError(f"{unknown} not in this dataset (it has {sorted(known)}); pick from those.")
+                raise UserError(f"{unknown} not in this dataset (it has {sorted(known)}); pick from those.")
         return [
             s
             for s in self.shards
@@ -92,7 +94,7 @@ class Manifest:
     def load(cls, directory: str | Path) -> Manifest:
         path = Path(directory) / "manifest.json"
         if not path.is_file():
-            raise ValueError(f"{path} does not exist; prepare the data first with `python -m train.prepare`.")
+            raise UserError(f"{path} does not exist; prepare the data first with `python -m train.prepare`.")
         try:
             data = json.loads(path.read_text())
             data.pop("fingerprint", None)
@@ -101,7 +103,7 @@ class Manifest:
             data["shards"] = [Shard(**s) for s in data["shards"]]
             return cls(**data)
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(
+            raise UserError(
                 f"{path} is not a {FORMAT} manifest ({e}); re-run `python -m train.prepare`."
             ) from None
 
@@ -113,23 +115,23 @@ def verify_shards(directory: str | Path, manifest: Manifest, full: bool = False)
     for shard in manifest.shards:
         path = directory / shard.file
         if not path.is_file():
-            raise ValueError(
+            raise UserError(
                 f"shard {path} listed in manifest.json is missing; re-run `python -m train.prepare`."
             )
         size = path.stat().st_size
         if size != shard.tokens * itemsize:
-            raise ValueError(
+            raise UserError(
                 f"shard {path} has {size} bytes, but manifest.json says {shard.tokens} {manifest.dtype} "
                 "tokens; the data is corrupt or from another run: re-run `python -m train.prepare`."
             )
         tokens = np.memmap(path, dtype=np.dtype(manifest.dtype).newbyteorder("<"), mode="r")
         eos_count = int(np.count_nonzero(tokens == manifest.eos_id)) if full else None
         if tokens[-1] != manifest.eos_id or (full and eos_count != shard.documents):
-            raise ValueError(
+            raise UserError(
                 f"shard {path} does not end its documents with EOS {manifest.eos_id} as manifest.json says."
             )
         if full and _sha256(path) != shard.sha256:
-            raise ValueError(
+            raise UserError(
                 f"shard {path} does not match its sha256 in manifest.json; re-run `python -m train.prepare`."
             )
 
@@ -151,18 +153,18 @@ def check_tokenizer_compatible(
     100278 ids); a smaller one is an error, as are a different tokenizer file or EOS id when given.
     """
     if vocab_size < manifest.vocab_size:
-        raise ValueError(
+        raise UserError(
             f"model vocab_size {vocab_size} is smaller than the dataset tokenizer's "
             f"{manifest.vocab_size} ids ({manifest.name}); set model.vocab_size >= {manifest.vocab_size} "
             "or prepare the data with the model's tokenizer."
         )
     if tokenizer_sha256 is not None and tokenizer_sha256 != manifest.tokenizer["sha256"]:
-        raise ValueError(
+        raise UserError(
             f"the model's tokenizer (sha256 {tokenizer_sha256[:12]}) is not the dataset's "
             f"({manifest.tokenizer['sha256'][:12]}, {manifest.name}); use data prepared with the model's "
             "tokenizer."
         )
     if eos_id is not None and eos_id != manifest.eos_id:
-        raise ValueError(
+        raise UserError(
             f"model EOS id {eos_id} differs from the dataset's {manifest.eos_id}; use matching data."
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.errors import UserError
 from train.data.hashing import key64, permutation
 
 BLOCK = 1 << 16
@@ -38,7 +39,7 @@ class Sampler:
     def __init__(self, pool_sizes: list[int], weights: list[float] | None, key: str):
         assert len(pool_sizes) == (1 if weights is None else len(weights)), "one pool unless weighted"
         if min(pool_sizes) == 0:
-            raise ValueError(
+            raise UserError(
                 "a source has no complete sequence of seq_len + 1 tokens; drop it or shorten seq_len."
             )
         self.sizes = np.asarray(pool_sizes, dtype=np.int64)
@@ -46,7 +47,7 @@ class Sampler:
         self.key = key
         self.counts = apportion(weights, BLOCK) if weights is not None else None
         if self.counts is not None and np.any(self.counts == 0):
-            raise ValueError(f"a source weight is below 1/{BLOCK} of the total; raise it or drop the source.")
+            raise UserError(f"a source weight is below 1/{BLOCK} of the total; raise it or drop the source.")
         self._perms: dict[tuple[int, int], np.ndarray] = {}
         self._blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 

@@ -12,13 +12,29 @@ import glob
 import gzip
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from train.data.config import SourceConfig
+from models.errors import UserError
+from train.data.config import SourceConfig, SourceType
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
+TEXT_SOURCE_TYPES = (SourceType.local, SourceType.hf, SourceType.demo)
+
+
+def check_source(name: str, cfg: SourceConfig, types: tuple[SourceType, ...]) -> None:
+    """What every source is checked for where it is built, whoever builds it (prepare, eval corpora)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise UserError(f"source name '{name}' must be letters, digits, '_', '.' or '-' (it names files).")
+    if cfg.type not in types:
+        other = (
+            " (token files are read only by python -m train.prepare)" if cfg.type == SourceType.tokens else ""
+        )
+        raise UserError(f"source '{name}' has type '{cfg.type}'; here use one of {', '.join(types)}{other}.")
+    if cfg.weight is not None and cfg.weight <= 0:
+        raise UserError(f"source '{name}' has weight {cfg.weight}; weights must be positive.")
 
 
 @dataclass
@@ -50,24 +66,22 @@ def decode_utf8(data: bytes, stats: SourceStats) -> str:
 def expand_paths(name: str, patterns: list[str], suffixes: tuple[str, ...] | None) -> list[Path]:
     """Sorted files matching the globs; every pattern must match and no file may be empty."""
     if not patterns:
-        raise ValueError(f"source '{name}' has no paths; set data.sources.{name}.paths to file globs.")
+        raise UserError(f"source '{name}' has no paths; set data.sources.{name}.paths to file globs.")
     files: list[Path] = []
     for pattern in patterns:
         matched = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True))
         matched = [p for p in matched if p.is_file()]
         if not matched:
-            raise ValueError(
-                f"source '{name}': no file matches '{pattern}'; check data.sources.{name}.paths."
-            )
+            raise UserError(f"source '{name}': no file matches '{pattern}'; check data.sources.{name}.paths.")
         files.extend(matched)
     for path in files:
         if suffixes is not None and _suffix(path) not in suffixes:
-            raise ValueError(
+            raise UserError(
                 f"source '{name}': cannot read '{path}' (suffix '{_suffix(path)}'); "
                 f"use one of {', '.join(suffixes)} (optionally .gz)."
             )
         if path.stat().st_size == 0:
-            raise ValueError(f"source '{name}': file '{path}' is empty; remove it or fix the glob.")
+            raise UserError(f"source '{name}': file '{path}' is empty; remove it or fix the glob.")
     return files
 
 
@@ -90,13 +104,13 @@ def _read_bytes(path: Path) -> bytes:
 def _field(name: str, where: str, record: object, text_field: str) -> str | None:
     if not isinstance(record, dict) or text_field not in record:
         keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-        raise ValueError(
+        raise UserError(
             f"source '{name}': {where} has no field '{text_field}' (has {keys}); "
             f"set data.sources.{name}.text_field."
         )
     value = record[text_field]
     if value is not None and not isinstance(value, str):
-        raise ValueError(
+        raise UserError(
             f"source '{name}': {where} field '{text_field}' is a {type(value).__name__}, not text."
         )
     return value
@@ -110,7 +124,12 @@ def read_file(name: str, path: Path, text_field: str, stats: SourceStats) -> Ite
     elif suffix in (".jsonl", ".json"):
         data = _read_bytes(path)
         if data.lstrip()[:1] == b"[":
-            records = json.loads(decode_utf8(data, stats))
+            try:
+                records = json.loads(decode_utf8(data, stats))
+            except json.JSONDecodeError as e:
+                raise UserError(
+                    f"source '{name}': {path} is not valid JSON ({e.msg}, line {e.lineno})."
+                ) from None
             for i, record in enumerate(records):
                 yield _field(name, f"{path}[{i}]", record, text_field)
             return
@@ -120,14 +139,14 @@ def read_file(name: str, path: Path, text_field: str, stats: SourceStats) -> Ite
             try:
                 record = json.loads(decode_utf8(line, stats))
             except json.JSONDecodeError as e:
-                raise ValueError(f"source '{name}': {path}:{lineno} is not valid JSON ({e.msg}).") from None
+                raise UserError(f"source '{name}': {path}:{lineno} is not valid JSON ({e.msg}).") from None
             yield _field(name, f"{path}:{lineno}", record, text_field)
     else:
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(path)
         if text_field not in parquet.schema_arrow.names:
-            raise ValueError(
+            raise UserError(
                 f"source '{name}': {path} has no column '{text_field}' (has {parquet.schema_arrow.names}); "
                 f"set data.sources.{name}.text_field."
             )
@@ -139,6 +158,7 @@ class TextSource:
     """A source of text documents; `documents()` can be called again and gives the same stream."""
 
     def __init__(self, name: str, cfg: SourceConfig):
+        check_source(name, cfg, TEXT_SOURCE_TYPES)
         self.name, self.cfg = name, cfg
         self.stats = SourceStats()
         self._hf = None
@@ -149,7 +169,7 @@ class TextSource:
 
             self.files = demo_files(name, cfg)
         elif cfg.type == "hf" and not cfg.dataset:
-            raise ValueError(f"source '{name}' has type hf but no dataset; set data.sources.{name}.dataset.")
+            raise UserError(f"source '{name}' has type hf but no dataset; set data.sources.{name}.dataset.")
 
     def inputs(self) -> list:
         """What identifies this source's content, for deciding whether a prepared dataset is current."""
@@ -172,13 +192,13 @@ class TextSource:
                     data_files=list(cfg.data_files) or None,
                 )
             except Exception as e:  # datasets raises many types; the user needs the one sentence
-                raise ValueError(
+                raise UserError(
                     f"source '{self.name}': cannot load dataset {cfg.dataset} ({type(e).__name__}: "
                     f"{str(e)[:200]}); check data.sources.{self.name} or the local HF cache."
                 ) from None
             columns = ds.column_names
             if columns is not None and self.cfg.text_field not in columns:
-                raise ValueError(
+                raise UserError(
                     f"source '{self.name}': dataset {cfg.dataset} has no column '{cfg.text_field}' "
                     f"(has {columns}); set data.sources.{self.name}.text_field."
                 )

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.errors import UserError
 from train.data.hashing import key64, splitmix64
 
 
 def run_length(fraction: float) -> int:
     """K: one document in K is held out (0 when nothing is)."""
     if not 0.0 <= fraction <= 0.5:
-        raise ValueError(f"validation_fraction {fraction} is outside [0, 0.5]; use e.g. 0.01.")
+        raise UserError(f"validation_fraction {fraction} is outside [0, 0.5]; use e.g. 0.01.")
     return 0 if fraction == 0 else round(1.0 / fraction)
 
 

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from train.data.config import SourceConfig
-from train.data.sources import SourceStats, expand_paths, file_inputs
+from models.errors import UserError
+from train.data.config import SourceConfig, SourceType
+from train.data.sources import SourceStats, check_source, expand_paths, file_inputs
 
 _CHUNK_TOKENS = 1 << 24
 
@@ -21,9 +22,10 @@ class TokenFileSource:
     """Documents of existing token files, as (flat ids with EOS, per-document lengths) batches."""
 
     def __init__(self, name: str, cfg: SourceConfig):
+        check_source(name, cfg, (SourceType.tokens,))
         self.name, self.cfg = name, cfg
         if cfg.token_dtype not in ("uint8", "uint16", "uint32", "uint64"):
-            raise ValueError(
+            raise UserError(
                 f"source '{name}' has token_dtype={cfg.token_dtype}; set data.sources.{name}.token_dtype "
                 "to the files' dtype (uint16 or uint32 for OLMo token files)."
             )
@@ -31,7 +33,7 @@ class TokenFileSource:
         self.files = expand_paths(name, list(cfg.paths), None)
         for path in self.files:
             if path.stat().st_size % self.dtype.itemsize:
-                raise ValueError(
+                raise UserError(
                     f"source '{name}': {path} has {path.stat().st_size} bytes, not a whole number of "
                     f"{cfg.token_dtype} tokens; check data.sources.{name}.token_dtype."
                 )
@@ -56,13 +58,13 @@ class TokenFileSource:
                     chunk = np.append(chunk, np.asarray(eos_id, dtype=chunk.dtype))
                     ends = np.append(ends, len(chunk))
                 if len(ends) == 0:
-                    raise ValueError(
+                    raise UserError(
                         f"source '{self.name}': {path} has a document longer than {_CHUNK_TOKENS} tokens "
                         f"without EOS {eos_id}; check the tokenizer's eos_token."
                     )
                 chunk = chunk[: ends[-1]]
                 if chunk.max() >= vocab_size:
-                    raise ValueError(
+                    raise UserError(
                         f"source '{self.name}': {path} holds token id {int(chunk.max())}, "
                         f"but the tokenizer has "
                         f"{vocab_size} ids; use the tokenizer these files were made with."

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from train.data.config import TOKENIZER_KINDS, TokenizerConfig
+from models.errors import UserError
+from train.data.config import TokenizerConfig
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,12 @@ class TokenizerInfo:
         needed = "uint16" if self.vocab_size <= 1 << 16 else "uint32"
         if requested == "auto":
             return needed
-        if requested not in ("uint16", "uint32"):
-            raise ValueError(f"data.dtype={requested} is not supported; use auto, uint16 or uint32.")
         if requested == "uint16" and needed == "uint32":
-            raise ValueError(
+            raise UserError(
                 f"the tokenizer has ids up to {self.vocab_size - 1}, which do not fit data.dtype=uint16; "
                 "use data.dtype=uint32 or auto."
             )
-        return requested
+        return str(requested)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -54,17 +53,13 @@ def file_sha256(path: str | Path) -> str:
 
 def tokenizer_input(cfg: TokenizerConfig) -> str | None:
     """The path of a given tokenizer file (for the input fingerprint); `None` when trained."""
-    if cfg.kind not in TOKENIZER_KINDS:
-        raise ValueError(
-            f"data.tokenizer.kind={cfg.kind} is unknown; use one of {', '.join(TOKENIZER_KINDS)}."
-        )
     if cfg.kind == "file":
         if not cfg.path or not Path(cfg.path).is_file():
-            raise ValueError(f"data.tokenizer.path={cfg.path} is not a file; point it at a tokenizer.json.")
+            raise UserError(f"data.tokenizer.path={cfg.path} is not a file; point it at a tokenizer.json.")
         return str(Path(cfg.path).resolve())
     if cfg.kind == "hf":
         if not cfg.name:
-            raise ValueError(
+            raise UserError(
                 "data.tokenizer.kind=hf needs data.tokenizer.name, a hub id such as allenai/dolma2-tokenizer."
             )
         try:
@@ -72,7 +67,7 @@ def tokenizer_input(cfg: TokenizerConfig) -> str | None:
 
             return hf_hub_download(cfg.name, "tokenizer.json")
         except Exception as e:
-            raise ValueError(
+            raise UserError(
                 f"tokenizer '{cfg.name}' is neither in the local Hugging Face cache nor downloadable "
                 f"({type(e).__name__}); fetch it once or use data.tokenizer.kind=file."
             ) from None
@@ -108,7 +103,7 @@ def install_tokenizer(cfg: TokenizerConfig, out_path: Path, train_texts: Iterato
 def describe(tok: Tokenizer, path: Path, cfg: TokenizerConfig) -> TokenizerInfo:
     eos_id = tok.token_to_id(cfg.eos_token)
     if eos_id is None:
-        raise ValueError(
+        raise UserError(
             f"the tokenizer has no token '{cfg.eos_token}'; set data.tokenizer.eos_token to its EOS token."
         )
     vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
