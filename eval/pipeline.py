@@ -25,6 +25,7 @@ from eval.filters import Filters, favoured_tags
 from eval.report import Results, write_report
 from eval.score import cached_losses, default_device_dtype, default_stride, load_model, model_kind
 from eval.table import prefix_token_id, scoring_table
+from models.errors import UserError
 
 
 def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
