@@ -63,6 +63,7 @@ def _builtins() -> dict[str, FilterFn]:
 
 
 BUILTINS = _builtins()
+_COPY_NAME = re.compile(r"copy\d+(_exact)?")
 _DERIVED = {
     "domain": "domain",
     "upos": "upos",
@@ -159,7 +160,9 @@ class Filters:
             raise ValueError(
                 f"filter {name!r} is now copy{n}_exact (repeat_n == {n}); copy{n} is repeat_n >= {n}."
             )
-        raise ValueError(f"unknown filter {name!r}; known filters: {', '.join(self.known(table))}.")
+        known = [n for n in self.known(table) if not _COPY_NAME.fullmatch(n)]
+        known.append(f"copy1..copy{MAX_N}, copy1_exact..copy{MAX_N}_exact")
+        raise ValueError(f"unknown filter {name!r}; known filters: {', '.join(known)}.")
 
 
 def _values(column: pd.Series) -> list:
