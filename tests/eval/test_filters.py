@@ -38,10 +38,27 @@ def test_builtins_and_expressions() -> None:
         False,
     ]
     assert f.mask("copy2", t).tolist() == [False, False, True, False, True, False]
-    assert f.mask("copy5_only", t).tolist() == [False, False, True, False, False, False]
+    assert f.mask("copy5_exact", t).tolist() == [False, False, True, False, False, False]
+    assert f.mask("copy1", t).tolist() == [False, True, True, False, True, False]
+    assert f.mask("copy1_exact", t).tolist() == [False, True, False, False, False, False]
     assert f.mask("tag__LRB_ | upos_ADJ", t).tolist() == [False, False, True, True, False, False]
     assert f.mask("bracket_html", t).tolist() == [False, False, False, True, False, False]
     assert f.mask("subword", t).tolist() == [False, False, True, False, False, False]
+
+
+def test_copy_filters_reach_the_repeat_cap_of_16() -> None:
+    t = pd.DataFrame({"repeat_n": np.array([0, 5, 8, 9, 12, 16], dtype=np.int8)})
+    f = Filters()
+    assert f.mask("copy5", t).tolist() == [False, True, True, True, True, True]  # the study's COPY-5-ONLY
+    assert f.mask("copy8", t).tolist() == [False, False, True, True, True, True]
+    assert f.mask("copy8_exact", t).tolist() == [False, False, True, False, False, False]
+    assert f.mask("copy16", t).tolist() == f.mask("copy16_exact", t).tolist() == [False] * 5 + [True]
+    with pytest.raises(ValueError, match=r"'copy5_only' is now copy5_exact \(repeat_n == 5\); copy5 is"):
+        f.mask("copy5_only", t)
+    with pytest.raises(
+        ValueError, match="unknown filter 'copy17'.*, copy1..copy16, copy1_exact..copy16_exact.$"
+    ):
+        f.mask("copy17", t)
 
 
 def test_user_queries_and_callables() -> None:
