@@ -145,12 +145,12 @@ class Windows:
 
 
 def default_stride(window: int, stride: int | None) -> int:
-    """`stride`, or half the window when None; ValueError unless 1 <= stride <= window."""
+    """`stride`, or half the window when None; UserError unless 1 <= stride <= window."""
     if window < 1:
-        raise ValueError(f"window {window} must be a positive number of tokens.")
+        raise UserError(f"window {window} must be a positive number of tokens.")
     stride = max(1, window // 2) if stride is None else stride
     if not 1 <= stride <= window:
-        raise ValueError(
+        raise UserError(
             f"stride {stride} is outside 1..{window} (the window); set a stride (score.stride) in that range."
         )
     return stride
@@ -199,7 +199,7 @@ def make_windows(
     inputs, rows, first = [], [], []
     for r0, r1 in zip(doc_starts.tolist(), np.r_[doc_starts[1:], n].tolist()):
         if position[r0] != 0 or position[r1 - 1] != r1 - r0 - 1:
-            raise ValueError(
+            raise UserError(
                 f"document {doc_id[r0]} is not one run of positions 0..L-1; pass whole documents."
             )
         for k, (start, lo, end) in enumerate(window_starts(r1 - r0, window, stride)):

@@ -13,13 +13,14 @@ from tokenizers import Tokenizer
 from eval.annotate import annotate
 from eval.repeats import repeat_n_in_context
 from eval.score import Windows, make_windows
+from models.errors import UserError
 
 
 def prefix_token_id(tokenizer: Tokenizer, token: str, setting: str = "score.prefix_token") -> int:
-    """The id of the separator that precedes every document; ValueError naming `setting` if absent."""
+    """The id of the separator that precedes every document; UserError naming `setting` if absent."""
     prefix_id = tokenizer.token_to_id(token)
     if prefix_id is None:
-        raise ValueError(f"the tokenizer has no token {token!r}; set {setting} to its BOS/EOS token.")
+        raise UserError(f"the tokenizer has no token {token!r}; set {setting} to its BOS/EOS token.")
     return prefix_id
 
 

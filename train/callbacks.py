@@ -22,6 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
+from models.errors import UserError
+
 FILTERED_LOSS_TARGET = "eval.inloop.FilteredLossCallback"  # a string target: not an import of eval
 
 
@@ -52,20 +54,20 @@ def callback_configs(
 
 
 def build_callbacks(configs: Sequence[Mapping[str, Any]]) -> list[Callback]:
-    """Instantiate each config (a mapping with `_target_`); ValueError for one that is not a callback."""
+    """Instantiate each config (a mapping with `_target_`); UserError for one that is not a callback."""
     built = []
     for config in configs:
         if "_target_" not in config:
-            raise ValueError(
+            raise UserError(
                 f"trainer.callbacks entry {dict(config)} has no _target_; name the callback's class."
             )
         try:
             callback = instantiate(config, _convert_="all")
         except InstantiationException as error:
             first = str(error).strip().splitlines()[0]
-            raise ValueError(f"trainer.callbacks: {first}; check the _target_ and its arguments.") from None
+            raise UserError(f"trainer.callbacks: {first}; check the _target_ and its arguments.") from None
         if not isinstance(callback, Callback):
-            raise ValueError(
+            raise UserError(
                 f"trainer.callbacks: {config['_target_']} lacks on_fit_start/on_evaluate/on_fit_end; "
                 "implement the train.callbacks.Callback hooks."
             )

