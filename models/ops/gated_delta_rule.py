@@ -9,11 +9,16 @@ switch between our PyTorch path (CPU, reference) and fla's Triton kernels (CUDA)
 from __future__ import annotations
 
 import functools
-import itertools
 
 import torch
-import torch.nn.functional as F
 
+from models.ops.chunk_layout import (
+    check_backend,
+    check_initial_state,
+    check_packing,
+    run_chunked,
+    run_per_sequence,
+)
 from models.ops.gdn_chunk import chunk_gated_delta_rule_core
 from models.ops.gdn_recurrent import recurrent_gated_delta_rule_core
 
@@ -38,8 +43,7 @@ def _l2norm(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 
 def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend) -> None:
     """Raise ValueError naming the offending value and the fix; shapes follow fla's [B, T, H, ...] layout."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is unknown; use one of {BACKENDS}.")
+    check_backend(backend, BACKENDS, q)
     if q.dim() != 4 or k.shape != q.shape:
         raise ValueError(
             f"q {tuple(q.shape)} and k {tuple(k.shape)} must both be [B, T, H, K]; reshape them to that layout."
@@ -53,110 +57,18 @@ def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, backend) -> None:
     for name, x in (("g", g), ("beta", beta)):
         if tuple(x.shape) != (b, t, hv):
             raise ValueError(f"{name} {tuple(x.shape)} must be [B, T, HV]=({b}, {t}, {hv}); reshape it.")
-    n_seq = b
-    if cu_seqlens is not None:
-        if b != 1:
-            raise ValueError(
-                f"cu_seqlens needs packed inputs with B == 1, got B={b}; flatten the batch first."
-            )
-        if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.is_floating_point():
-            raise ValueError(
-                f"cu_seqlens {tuple(cu_seqlens.shape)} must be an integer tensor [N+1]; pass cumulative lengths."
-            )
-        bounds = cu_seqlens.tolist()
-        if bounds[0] != 0 or bounds[-1] != t or any(x > y for x, y in itertools.pairwise(bounds)):
-            raise ValueError(
-                f"cu_seqlens {bounds} must rise from 0 to T={t}; pass the cumulative sequence lengths."
-            )
-        n_seq = len(bounds) - 1
-    if initial_state is not None and tuple(initial_state.shape) != (n_seq, hv, k_dim, v.shape[-1]):
-        raise ValueError(
-            f"initial_state {tuple(initial_state.shape)} must be [N, HV, K, V]=({n_seq}, {hv}, {k_dim}, "
-            f"{v.shape[-1]}); pass one state per sequence."
-        )
-    if backend == "fla" and not q.is_cuda:
-        raise ValueError(f"backend='fla' needs CUDA tensors, got device {q.device}; use backend='torch'.")
-
-
-def _dense_to_chunks(x: torch.Tensor, chunk: int) -> torch.Tensor:
-    """[B, T, H, *D] -> [N, B*H, C, *D], zero-padding T up to a multiple of the chunk size."""
-    b, t, h = x.shape[:3]
-    n = max(1, -(-t // chunk))
-    if n * chunk != t:
-        x = F.pad(x, [0, 0] * (x.dim() - 2) + [0, n * chunk - t])
-    x = x.view(b, n, chunk, h, *x.shape[3:])
-    x = x.transpose(0, 1).transpose(2, 3)  # [N, B, H, C, *D]
-    return x.reshape(n, b * h, chunk, *x.shape[4:]).contiguous()
-
-
-def _dense_from_chunks(o: torch.Tensor, b: int, t: int) -> torch.Tensor:
-    """[N, B*H, C, V] -> [B, T, H, V], dropping the padding."""
-    n, bh, c, v_dim = o.shape
-    o = o.view(n, b, bh // b, c, v_dim).permute(1, 0, 3, 2, 4)  # [B, N, C, H, V]
-    return o.reshape(b, n * c, bh // b, v_dim)[:, :t]
-
-
-def _packed_index(bounds: list[int], chunk: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-    """Index maps between packed tokens and per-sequence chunk-padded slots.
-
-    Returns gather (slot -> token, T for padding), scatter (token -> slot) and the chunk range of each
-    sequence. Every sequence gets at least one chunk so an empty one still passes its state through.
-    """
-    total = bounds[-1]
-    n_chunks = [max(1, -(-(e - s) // chunk)) for s, e in itertools.pairwise(bounds)]
-    gather = torch.full((sum(n_chunks) * chunk,), total, dtype=torch.long)
-    scatter = torch.empty(total, dtype=torch.long)
-    segments, first = [], 0
-    for (s, e), n in zip(itertools.pairwise(bounds), n_chunks):
-        gather[first * chunk : first * chunk + e - s] = torch.arange(s, e)
-        scatter[s:e] = torch.arange(first * chunk, first * chunk + e - s)
-        segments.append((first, first + n))
-        first += n
-    return gather, scatter, tuple(segments)
-
-
-def _packed_to_chunks(x: torch.Tensor, gather: torch.Tensor, chunk: int) -> torch.Tensor:
-    """[1, T, H, *D] -> [N, H, C, *D]: each sequence padded on its own to whole chunks."""
-    x = F.pad(x[0], [0, 0] * (x.dim() - 2) + [0, 1])  # [T+1, H, *D], last row is the zero pad
-    x = x.index_select(0, gather).view(-1, chunk, *x.shape[1:])  # [N, C, H, *D]
-    return x.transpose(1, 2).contiguous()
-
-
-def _packed_from_chunks(o: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
-    """[N, H, C, V] -> [1, T, H, V]."""
-    n, h, c, v_dim = o.shape
-    return o.transpose(1, 2).reshape(n * c, h, v_dim).index_select(0, scatter).unsqueeze(0)
+    n_seq = check_packing(cu_seqlens, b, t)
+    check_initial_state(initial_state, n_seq, hv, k_dim, v.shape[-1])
 
 
 def _torch_chunk(q, k, v, g, beta, initial_state, cu_seqlens):
     """Chunked PyTorch backend on prepared fp32 inputs; returns o [B, T, HV, V] and states [N, HV, K, V]."""
-    b, t, hv = v.shape[:3]
-    if cu_seqlens is None:
-        chunks = [_dense_to_chunks(x, CHUNK_SIZE) for x in (q, k, v, g, beta)]
-        h0 = None if initial_state is None else initial_state.reshape(1, b * hv, *initial_state.shape[2:])
-        o, finals = chunk_gated_delta_rule_core(*chunks, h0, ((0, chunks[0].shape[0]),))
-        return _dense_from_chunks(o, b, t), finals.view(b, hv, *finals.shape[2:])
-    gather, scatter, segments = _packed_index(cu_seqlens.tolist(), CHUNK_SIZE)
-    gather, scatter = gather.to(q.device), scatter.to(q.device)
-    chunks = [_packed_to_chunks(x, gather, CHUNK_SIZE) for x in (q, k, v, g, beta)]
-    o, finals = chunk_gated_delta_rule_core(*chunks, initial_state, segments)
-    return _packed_from_chunks(o, scatter), finals
+    return run_chunked(chunk_gated_delta_rule_core, [q, k, v, g, beta], initial_state, cu_seqlens, CHUNK_SIZE)
 
 
 def _torch_recurrent(q, k, v, g, beta, initial_state, cu_seqlens):
     """Token-by-token backend; packed sequences are run one after another from their own state."""
-    if cu_seqlens is None:
-        return recurrent_gated_delta_rule_core(q, k, v, g, beta, initial_state)
-    bounds = cu_seqlens.tolist()
-    outputs, finals = [], []
-    for n, (s, e) in enumerate(itertools.pairwise(bounds)):
-        h0 = None if initial_state is None else initial_state[n : n + 1]
-        o, state = recurrent_gated_delta_rule_core(
-            q[:, s:e], k[:, s:e], v[:, s:e], g[:, s:e], beta[:, s:e], h0
-        )
-        outputs.append(o)
-        finals.append(state)
-    return torch.cat(outputs, dim=1), torch.cat(finals, dim=0)
+    return run_per_sequence(recurrent_gated_delta_rule_core, [q, k, v, g, beta], initial_state, cu_seqlens)
 
 
 def _fla(q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, use_qk_l2norm):
