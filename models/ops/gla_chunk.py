@@ -17,8 +17,9 @@ sub-chunks both factors are taken relative to the boundary r just before the que
 <q_i e^{gamma_i - gamma_r}, k_j e^{gamma_r - gamma_j}>, whose exponents are both <= 0. Secondary
 chunking rather than full log-space: the explicit [C, C, K] tensor would cost C/c times the memory.
 
-Layout: chunk-major [N, Z, C, ...] (see `models.ops.chunk_layout`); q already scaled. The backward is
-autograd's: the scan is elementwise per chunk (the K x V contributions are batched before it).
+Layout: chunk-major [N, Z, C, ...] (see `models.ops.chunk_layout`); q already scaled. The batched
+parts are differentiated by autograd; the inter-chunk scan, the only sequential part (elementwise per
+chunk: the K x V contributions are batched before it), has a hand-written reverse scan.
 """
 
 from __future__ import annotations
@@ -28,22 +29,56 @@ import torch
 Segments = tuple[tuple[int, int], ...]
 
 
+class _StateScan(torch.autograd.Function):
+    """S <- chunk_decay * S + contrib over the chunks of each segment, with a hand-written reverse scan.
+
+    forward(contrib [N, Z, K, V], chunk_decay [N, Z, K or 1, 1], initial_state [S, Z, K, V] or None,
+    segments) -> (state entering every chunk [N, Z, K, V], each segment's final state [S, Z, K, V]).
+    Autograd through the loop would record 2 nodes per chunk; the reverse scan is one pass.
+    """
+
+    @staticmethod
+    def forward(ctx, contrib, chunk_decay, initial_state, segments: Segments):
+        entering = torch.empty_like(contrib)  # [N, Z, K, V]
+        finals = contrib.new_empty(len(segments), *contrib.shape[1:])  # [S, Z, K, V]
+        for seg, (start, stop) in enumerate(segments):
+            if initial_state is None:
+                entering[start].zero_()
+            else:
+                entering[start].copy_(initial_state[seg])
+            for i in range(start, stop):
+                nxt = entering[i + 1] if i + 1 < stop else finals[seg]
+                torch.addcmul(contrib[i], chunk_decay[i], entering[i], out=nxt)
+        ctx.save_for_backward(chunk_decay, entering)
+        ctx.segments, ctx.has_initial_state = segments, initial_state is not None
+        ctx.set_materialize_grads(False)
+        return entering, finals
+
+    @staticmethod
+    def backward(ctx, d_entering, d_finals):
+        chunk_decay, entering = ctx.saved_tensors
+        d_contrib = torch.empty_like(entering)  # gradient of the state leaving each chunk
+        d_initial = entering.new_empty(len(ctx.segments), *entering.shape[1:])
+        for seg in range(len(ctx.segments) - 1, -1, -1):
+            start, stop = ctx.segments[seg]
+            d_state = entering.new_zeros(entering.shape[1:]) if d_finals is None else d_finals[seg]
+            for i in range(stop - 1, start - 1, -1):
+                d_contrib[i] = d_state
+                d_state = d_state * chunk_decay[i]
+                if d_entering is not None:
+                    d_state = d_state + d_entering[i]
+            d_initial[seg] = d_state
+        d_decay = (d_contrib * entering).sum(-1, keepdim=True)  # [N, Z, K, 1]
+        if chunk_decay.shape[-2] == 1:
+            d_decay = d_decay.sum(-2, keepdim=True)  # a scalar decay per head
+        return d_contrib, d_decay, d_initial if ctx.has_initial_state else None, None
+
+
 def _state_scan(
     contrib: torch.Tensor, chunk_decay: torch.Tensor, initial_state: torch.Tensor | None, segments: Segments
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """S <- chunk_decay * S + contrib over the chunks of each segment.
-
-    contrib [N, Z, K, V], chunk_decay [N, Z, K or 1, 1], initial_state [S, Z, K, V] or None.
-    Returns the state entering every chunk [N, Z, K, V] and each segment's final state [S, Z, K, V].
-    """
-    entering, finals = [], []
-    for seg, (start, stop) in enumerate(segments):
-        state = contrib.new_zeros(contrib.shape[1:]) if initial_state is None else initial_state[seg]
-        for i in range(start, stop):
-            entering.append(state)
-            state = torch.addcmul(contrib[i], chunk_decay[i], state)
-        finals.append(state)
-    return torch.stack(entering), torch.stack(finals)
+    """The inter-chunk scan; see `_StateScan` for shapes."""
+    return _StateScan.apply(contrib, chunk_decay, initial_state, segments)
 
 
 def chunk_simple_gla_core(
