@@ -33,6 +33,9 @@ class MixerType(Choice):
 
     attention = "attention"
     gated_deltanet = "gated_deltanet"
+    mamba2 = "mamba2"
+    gla = "gla"
+    deltanet = "deltanet"
 
 
 class NormPlacement(Choice):
@@ -93,7 +96,18 @@ class MixerConfig:
     dt_min: float = 1e-3  # dt log-uniform in [dt_min, dt_max], floored, stored as softplus^-1(dt)
     dt_max: float = 0.1
     dt_floor: float = 1e-4
-    backend: GdnBackend = GdnBackend.auto  # gated delta rule kernel
+    backend: GdnBackend = GdnBackend.auto  # recurrence kernel (every recurrent type)
+    # --- deltanet, gla (also head_k_dim, head_v_dim; deltanet also conv_size, allow_neg_eigval) ---
+    output_gate: bool = True  # o = RMSNorm(o) * silu(gate_proj(x)) per head; else RMSNorm(o) alone
+    # --- gla ---
+    gate_low_rank_dim: int = 16  # forget gate log a = logsigmoid(W2 W1 x + b) / gate_logit_normalizer
+    gate_logit_normalizer: float = 16.0
+    # --- mamba2 (also conv_size, a_log_min/max (A range), dt_min/max/floor, gate_norm_eps) ---
+    expand: float = 2.0  # inner width d_inner = expand * d_model
+    state_size: int = 128  # N: width of B and C, the SSM state per channel
+    ssm_head_dim: int = 64  # P: channels per SSM head; heads = d_inner / P
+    n_groups: int = 1  # B/C groups shared by the heads (like grouped-query attention)
+    conv_bias: bool = True
 
 
 @dataclass
@@ -166,13 +180,39 @@ class ModelConfig:
                 raise UserError(f"{where}: RoPE needs an even head_dim, got {m.head_dim}.")
             if m.window is not None and m.window < 1:
                 raise UserError(f"{where}: window={m.window} must be positive, or null for full attention.")
+        elif m.type == "mamba2":
+            self._validate_mamba2(where, m)
         else:
+            if m.type == "gla" and m.n_v_heads != m.n_heads:
+                raise UserError(
+                    f"{where}: gla has one value head per q/k head; set n_v_heads={m.n_heads} or null."
+                )
+            if m.type == "gla" and (m.gate_low_rank_dim < 1 or m.gate_logit_normalizer <= 0):
+                raise UserError(
+                    f"{where}: gate_low_rank_dim={m.gate_low_rank_dim} and gate_logit_normalizer="
+                    f"{m.gate_logit_normalizer} must both be positive."
+                )
             if m.n_v_heads % m.n_heads:
                 raise UserError(
                     f"{where}: n_v_heads={m.n_v_heads} must be a multiple of n_heads={m.n_heads}."
                 )
             if min(m.head_k_dim, m.head_v_dim, m.conv_size) < 1:
                 raise UserError(f"{where}: head_k_dim, head_v_dim and conv_size must be positive.")
+
+    def _validate_mamba2(self, where: str, m: MixerConfig) -> None:
+        d_inner = m.expand * self.d_model
+        if d_inner != int(d_inner) or int(d_inner) % m.ssm_head_dim:
+            raise UserError(
+                f"{where}: d_inner = expand * d_model = {d_inner:g} must be a whole multiple of "
+                f"ssm_head_dim={m.ssm_head_dim}; change expand or ssm_head_dim."
+            )
+        heads = int(d_inner) // m.ssm_head_dim
+        if m.n_groups < 1 or heads % m.n_groups:
+            raise UserError(f"{where}: n_groups={m.n_groups} must divide the {heads} SSM heads.")
+        if min(m.state_size, m.conv_size) < 1:
+            raise UserError(
+                f"{where}: state_size={m.state_size} and conv_size={m.conv_size} must be positive."
+            )
 
     def layer_mixer_names(self) -> list[str]:
         """The mixer name of every layer: the pattern cycled over the depth, then the overrides."""

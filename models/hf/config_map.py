@@ -14,6 +14,8 @@ from models.errors import UserError
 OLMO3, OLMO_HYBRID = "olmo3", "olmo_hybrid"
 HF_GDN_GATE_NORM_EPS = 1e-5  # transformers' OlmoHybridRMSNormGated eps is fixed (fla's default)
 
+HF_MIXER_TYPES = ("attention", "gated_deltanet")  # Olmo 3 and Olmo Hybrid layers
+
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
@@ -184,6 +186,12 @@ def _base_hf_config(cfg: ModelConfig) -> dict[str, Any]:
 def model_config_to_hf(cfg: ModelConfig) -> tuple[str, dict[str, Any]]:
     """(model_type, config kwargs) for transformers' `Olmo3Config` or `OlmoHybridConfig`."""
     layers = list(zip(cfg.layer_mixer_names(), cfg.layer_mixers()))
+    for name, m in layers:
+        _require(
+            m.type in HF_MIXER_TYPES,
+            f"mixer {name!r} has type {m.type!r}, which no transformers class represents (HF export covers "
+            f"{' and '.join(HF_MIXER_TYPES)}); evaluate this model in the zoo instead.",
+        )
     kinds = {m.type for _, m in layers}
     if kinds == {"attention"}:
         return OLMO3, _olmo3_config(cfg, layers)

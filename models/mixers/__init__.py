@@ -6,9 +6,18 @@ from torch import nn
 
 from models.config import MixerConfig
 from models.mixers.attention import Attention
+from models.mixers.deltanet import DeltaNet
 from models.mixers.gated_deltanet import GatedDeltaNet
+from models.mixers.gla import GatedLinearAttention
+from models.mixers.mamba2 import Mamba2
 
-MIXERS: dict[str, type[nn.Module]] = {"attention": Attention, "gated_deltanet": GatedDeltaNet}
+MIXERS: dict[str, type[nn.Module]] = {
+    "attention": Attention,
+    "gated_deltanet": GatedDeltaNet,
+    "deltanet": DeltaNet,
+    "gla": GatedLinearAttention,
+    "mamba2": Mamba2,
+}
 
 
 def build_mixer(cfg: MixerConfig, d_model: int, norm_eps: float) -> nn.Module:
@@ -26,4 +35,14 @@ def mixer_flops_per_token(cfg: MixerConfig, d_model: int, seq_len: int) -> int:
     return MIXERS[cfg.type].flops_per_token(cfg, d_model, seq_len)
 
 
-__all__ = ["MIXERS", "Attention", "GatedDeltaNet", "build_mixer", "mixer_flops_per_token", "mixer_params"]
+__all__ = [
+    "MIXERS",
+    "Attention",
+    "DeltaNet",
+    "GatedDeltaNet",
+    "GatedLinearAttention",
+    "Mamba2",
+    "build_mixer",
+    "mixer_flops_per_token",
+    "mixer_params",
+]

@@ -18,7 +18,7 @@ ALL_CONFIGS = available_model_configs()
 def test_shipped_configs_are_all_found() -> None:
     expected = {
         f"{arch}_{size}"
-        for arch in ("transformer", "transformer_swa", "hybrid", "rnn")
+        for arch in ("transformer", "transformer_swa", "hybrid", "rnn", "mamba2", "gla", "deltanet")
         for size in ("60m", "150m", "300m", "600m", "1b")
     }
     expected |= {
@@ -29,6 +29,7 @@ def test_shipped_configs_are_all_found() -> None:
         "olmo3_7b",
         "olmo_hybrid_7b",
     }
+    expected |= {"tiny_mamba2", "tiny_gla", "tiny_deltanet"}
     assert expected <= set(ALL_CONFIGS)
 
 
@@ -47,7 +48,7 @@ def test_every_config_builds_on_meta_and_matches_summary(name: str) -> None:
 def test_1b_configs_match_in_non_embedding_parameters() -> None:
     counts = {
         n: summarize(load_model_config(n))["params"]["non_embedding"]
-        for n in ("transformer_1b", "hybrid_1b", "rnn_1b")
+        for n in ("transformer_1b", "hybrid_1b", "rnn_1b", "mamba2_1b", "gla_1b", "deltanet_1b")
     }
     assert max(counts.values()) / min(counts.values()) - 1 < 0.03, counts
     assert all(1.0e9 < c < 1.15e9 for c in counts.values()), counts
@@ -98,6 +99,15 @@ def test_tiny_swa_equals_full_attention_inside_the_window_and_differs_beyond() -
         a, b = swa(ids), full(ids)  # [1, 200, vocab]
     assert torch.allclose(a[:, :128], b[:, :128], atol=1e-5)
     assert (a[:, 128:] - b[:, 128:]).abs().amax(dim=-1).min() > 1e-4
+
+
+@pytest.mark.parametrize("mixer", ["mamba2", "gla", "deltanet"])
+def test_new_mixer_hybrids_are_one_pattern_override(mixer: str) -> None:
+    cfg = load_model_config(f"{mixer}_1b", [f"pattern=[{mixer},{mixer},gdn,attn]"])
+    assert (cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.vocab_size) == (2048, 16, 16, 100352)
+    types = [m.type for m in cfg.layer_mixers()][:4]
+    assert types == [mixer, mixer, "gated_deltanet", "attention"]
+    assert build_model(cfg, device="meta").blocks[3].mixer.__class__.__name__ == "Attention"
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,20 @@ def test_pure_recurrent_and_unrepresentable_models_refuse_export(tmp_path) -> No
     assert not (tmp_path / "hf").exists()
 
 
+@pytest.mark.parametrize("name", ["tiny_mamba2", "tiny_gla", "tiny_deltanet"])
+def test_new_mixers_refuse_export_naming_the_mixer(tmp_path, name: str) -> None:
+    mixer = name.removeprefix("tiny_")
+    cfg = load_model_config(name, [f"pattern=[{mixer},attn]"])  # even in a hybrid with attention
+    build_model(cfg).save_pretrained(str(tmp_path / "zoo"))
+    done = subprocess.run(
+        [sys.executable, "-m", "models.hf", "export", str(tmp_path / "zoo"), str(tmp_path / "hf")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and not (tmp_path / "hf").exists()
+    assert f"mixer '{mixer}' has type '{mixer}', which no transformers class represents" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
 def test_cli_round_trip_and_error_exit(tmp_path) -> None:
     cls, config = HF_CASES["hybrid-rope-gva"]
     random_hf(cls, config).save_pretrained(tmp_path / "hf")

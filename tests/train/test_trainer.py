@@ -14,7 +14,9 @@ from models import load_pretrained
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["tiny_transformer", "tiny_hybrid", "tiny_rnn"])
+@pytest.mark.parametrize(
+    "model", ["tiny_transformer", "tiny_hybrid", "tiny_rnn", "tiny_mamba2", "tiny_gla", "tiny_deltanet"]
+)
 def test_each_architecture_learns_the_demo_corpus(tmp_path, demo_data, model: str) -> None:
     run = tmp_path / "run"
     done = run_train(run, demo_data, f"model={model}", "trainer.max_steps=60", "optim.lr=3e-3",
