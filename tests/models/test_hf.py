@@ -146,7 +146,7 @@ def test_pure_recurrent_and_unrepresentable_models_refuse_export(tmp_path) -> No
 def test_new_mixers_refuse_export_naming_the_mixer(tmp_path, name: str) -> None:
     mixer = name.removeprefix("tiny_")
     cfg = load_model_config(name, [f"pattern=[{mixer},attn]"])  # even in a hybrid with attention
-    build_model(cfg).save_pretrained(str(tmp_path / "zoo"))
+    save_pretrained(build_model(cfg), str(tmp_path / "zoo"))
     done = subprocess.run(
         [sys.executable, "-m", "models.hf", "export", str(tmp_path / "zoo"), str(tmp_path / "hf")],
         capture_output=True, text=True,
