@@ -3,7 +3,7 @@
 A field typed with a `Choice` subclass is checked by OmegaConf when the config is composed: a typo
 fails before any data is prepared or model built, on every rank, with the valid values listed.
 Members are named exactly as their values (what YAML and the command line spell:
-`model.mixers.gdn.backend=torch`), and a member equals, prints and formats as its value, so code
+`model.mixers.gdn.backend=torch`), and a member equals, prints, formats and reprs as its value, so code
 comparing a field to a string keeps working; saved configs hold plain strings
 (`OmegaConf.to_container(..., enum_to_str=True)`).
 """
@@ -23,6 +23,9 @@ class Choice(str, Enum):
 
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)
+
+    def __repr__(self) -> str:  # error messages quote `{value!r}`: show what the user typed
+        return repr(self.value)
 
     @classmethod
     def values(cls) -> tuple[str, ...]:
