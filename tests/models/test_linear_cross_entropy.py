@@ -92,7 +92,9 @@ def test_model_loss_equals_cross_entropy_of_its_logits(name, tied):
     want = torch.autograd.grad(want_loss, list(model.parameters()))
     torch.testing.assert_close(loss, want_loss, rtol=1e-5, atol=1e-4)
     for (param_name, _), g, w in zip(model.named_parameters(), got, want):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5, msg=lambda m, n=param_name: f"{n}: {m}")
+        # fp32 sums over 64 tokens in another order: tolerate noise at 1e-4 of the tensor's scale
+        atol = 1e-4 * float(w.abs().max()) + 1e-7
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=atol, msg=lambda m, n=param_name: f"{n}: {m}")
 
 
 @pytest.mark.gpu
