@@ -82,7 +82,7 @@ def evaluate_setting(
 ) -> pd.DataFrame:
     """Rows (`COLUMNS` + `sequence`, `position`) for `examples` test examples of one setting.
 
-    `example` numbers the scored answers of the setting (unique, stable across models, so paired
+    `example` numbers the scored answers of the setting (unique within it, stable across models, so paired
     comparisons line up); `sequence` is the test example they come from.
     """
     check_vocab(model, task, probe)
