@@ -24,7 +24,10 @@ def test_examples_are_a_pure_function_of_split_seed_and_index(name: str) -> None
     again = task.generate("train", 3, np.array([7, 2]), seq_len)
     assert np.array_equal(again["input_ids"], batch["input_ids"][[7, 2]])
     assert np.array_equal(again["labels"], batch["labels"][[7, 2]])
-    for other in (task.generate("train", 4, np.arange(10), seq_len), task.generate("validation", 3, np.arange(10), seq_len)):
+    for other in (
+        task.generate("train", 4, np.arange(10), seq_len),
+        task.generate("validation", 3, np.arange(10), seq_len),
+    ):
         assert not np.array_equal(other["input_ids"], batch["input_ids"])
     assert batch["input_ids"].max() < task.vocab_size and batch["input_ids"].min() >= 0
     asked = batch["labels"][batch["labels"] != IGNORE]

@@ -18,7 +18,17 @@ from train.data.synthetic.s5 import S5, S5Config
 
 TASKS: dict[str, type[Task]] = {"mqar": MQAR, "parity": Parity, "s5": S5}
 
-__all__ = ["IGNORE", "SPLITS", "TASKS", "MQARConfig", "ParityConfig", "S5Config", "Task", "build_task", "example_rng"]
+__all__ = [
+    "IGNORE",
+    "SPLITS",
+    "TASKS",
+    "MQARConfig",
+    "ParityConfig",
+    "S5Config",
+    "Task",
+    "build_task",
+    "example_rng",
+]
 
 
 def build_task(name: str, cfg) -> Task:

@@ -47,7 +47,12 @@ class SyntheticBatches:
     """Deterministic, resumable training batches of a synthetic task for one rank."""
 
     def __init__(
-        self, dataset: SyntheticSequences, global_batch_size: int, seed: int, rank: int = 0, world_size: int = 1
+        self,
+        dataset: SyntheticSequences,
+        global_batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if global_batch_size % world_size:
             raise ValueError(

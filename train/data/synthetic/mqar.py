@@ -72,7 +72,9 @@ class MQAR(Task):
         answers = np.full(len(input_ids), IGNORE, dtype=np.int64)
         bound: dict[int, int] = {}
         pos = 0
-        while pos + 1 < len(input_ids) and 1 <= input_ids[pos] <= self.cfg.keys and input_ids[pos] not in bound:
+        while (
+            pos + 1 < len(input_ids) and 1 <= input_ids[pos] <= self.cfg.keys and input_ids[pos] not in bound
+        ):
             bound[int(input_ids[pos])] = int(input_ids[pos + 1])
             pos += 2
         for t in range(pos, len(input_ids)):
