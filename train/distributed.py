@@ -110,6 +110,14 @@ def all_reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
     return value
 
 
+def all_reduce_sum(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The sum of `value` over ranks (a copy; the input is untouched)."""
+    value = value.detach().clone()
+    if world.distributed:
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value
+
+
 def broadcast_object(obj, world: World):
     """Rank 0's `obj` on every rank."""
     if not world.distributed:

@@ -1,7 +1,8 @@
 """`python -m train.prepare data=NAME [overrides]`: tokenize a corpus into token shards + manifest.
 
 Thin Hydra entry: composes `conf/prepare.yaml` (schema `train.data.config.PrepareConfig`) and calls
-`train.data.build_dataset.build_dataset`. The dataset goes to `data.path`, Hydra's own logs to its run
+`train.data.build_dataset.build_dataset`. A synthetic data config (`data=probe_mqar`) needs no files: it is
+checked and one example is shown. The dataset goes to `data.path`, Hydra's own logs to its run
 dir. A user error ends the run with one line on stderr and exit status 1; nothing half-written stays.
 """
 
@@ -14,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from models.errors import exit_on_user_error
 from train.data.config import PrepareConfig, register_configs
+from train.data.synthetic.describe import describe_synthetic
 
 register_configs()
 
@@ -26,6 +28,9 @@ def main(cfg: DictConfig) -> None:
     from train.data.build_dataset import build_dataset
 
     with exit_on_user_error():
+        if prepare_cfg.data.synthetic is not None:  # generated from the seed at training time
+            print(describe_synthetic(prepare_cfg.data))
+            return
         build_dataset(prepare_cfg)
 
 

@@ -2,8 +2,9 @@
 
 One optimizer step consumes `global_batch_tokens` tokens, whatever the world size: each rank takes
 its slice of the global batch (`train.data.TrainBatches`) in micro-batches and accumulates
-gradients. Losses are normalised by the tokens of the whole step, so gradients do not depend on how
-the batch is split. The loss is cross-entropy plus PaLM's z-loss `z * logsumexp(logits)^2`, computed by
+gradients. Losses are normalised by the counted labels of the whole step (every token on prepared
+text; only the answer positions on a synthetic task, whose other labels are -100), so gradients do
+not depend on how the batch is split. The loss is cross-entropy plus PaLM's z-loss `z * logsumexp(logits)^2`, computed by
 the model's fused chunked head + loss (`models.ops.linear_cross_entropy`).
 """
 
@@ -25,13 +26,15 @@ from tqdm import tqdm
 
 from models import build_model, save_pretrained
 from models.errors import UserError
+from models.ops.linear_cross_entropy import IGNORE_INDEX
 from models.summary import summarize
 from train.callbacks import build_callbacks, callback_configs
 from train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data.config import PrepareConfig
 from train.data.loader import TokenSequences, TrainBatches, check_tokenizer_compatible, validation_batches
-from train.distributed import World, all_reduce_mean, barrier, broadcast_object, parallelize
+from train.data.synthetic.batches import SyntheticBatches, SyntheticSequences, synthetic_validation_batches
+from train.distributed import World, all_reduce_mean, all_reduce_sum, barrier, broadcast_object, parallelize
 from train.metrics import MetricsLogger, mfu, peak_flops, peak_memory_gb
 from train.recipe import build_optimizer, build_scheduler
 
@@ -93,10 +96,7 @@ class Trainer:
         self.global_sequences, self.accumulation, self.max_steps = plan_steps(cfg, world)
         if t.deterministic:
             torch.use_deterministic_algorithms(True)
-        self.data_path = prepare_data(cfg, world)
-        dataset = TokenSequences(self.data_path, t.seq_len)
-        check_tokenizer_compatible(dataset.manifest, cfg.model.vocab_size)
-        self.batches = TrainBatches(dataset, self.global_sequences, t.seed, world.rank, world.world_size)
+        self.data_path, self.batches = self._open_data()
         torch.manual_seed(t.seed)
         model = build_model(cfg.model, device=world.device)
         self.bf16 = t.precision == "bf16"
@@ -118,6 +118,34 @@ class Trainer:
             cfg.run_name,
             OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True),
             world.is_main,
+        )
+
+    def _open_data(self) -> tuple[Path | None, TrainBatches | SyntheticBatches]:
+        """(prepared dataset path or None, this rank's training batches): shards or a synthetic task."""
+        cfg, world, t = self.cfg, self.world, self.cfg.trainer
+        synthetic = cfg.data.synthetic
+        if synthetic is None:
+            path = prepare_data(cfg, world)
+            dataset = TokenSequences(path, t.seq_len)
+            check_tokenizer_compatible(dataset.manifest, cfg.model.vocab_size)
+            return path, TrainBatches(dataset, self.global_sequences, t.seed, world.rank, world.world_size)
+        task = synthetic.build()
+        if cfg.model.vocab_size < task.vocab_size:
+            raise UserError(
+                f"model.vocab_size={cfg.model.vocab_size} is smaller than the {task.name} task's vocabulary "
+                f"({task.vocab_size}); set model.vocab_size={task.vocab_size}."
+            )
+        if t.filtered_eval:
+            raise UserError("trainer.filtered_eval needs prepared text data; clear it for a synthetic task.")
+        dataset = SyntheticSequences(task, synthetic.section(), t.seq_len, t.seed)
+        return None, SyntheticBatches(dataset, self.global_sequences, t.seed, world.rank, world.world_size)
+
+    def _validation_batches(self):
+        t, synthetic = self.cfg.trainer, self.cfg.data.synthetic
+        if synthetic is None:
+            return validation_batches(self.data_path, t.seq_len, t.micro_batch_size)
+        return synthetic_validation_batches(
+            synthetic.build(), synthetic.section(), t.seq_len, t.micro_batch_size, synthetic.validation_seed
         )
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -167,7 +195,8 @@ class Trainer:
         if self.world.is_main:
             plain = build_model(self.cfg.model, device="cpu")
             plain.load_state_dict(state)
-            save_pretrained(plain, out, tokenizer_file=self.data_path / "tokenizer.json")
+            tokenizer = None if self.data_path is None else self.data_path / "tokenizer.json"
+            save_pretrained(plain, out, tokenizer_file=tokenizer)
         barrier(self.world)
         return out
 
@@ -185,7 +214,10 @@ class Trainer:
         """One optimizer step over this rank's slice of global batch `self.step`."""
         t = self.cfg.trainer
         batch = {k: v.to(self.world.device) for k, v in self.batches.batch(self.step).items()}
-        tokens_per_rank = batch["labels"].numel()
+        # This rank's share of the step's counted labels: the global count over the world size, so
+        # the mean over ranks of each rank's loss / share is the global sum over the global count.
+        counted = all_reduce_sum((batch["labels"] != IGNORE_INDEX).sum(), self.world).item()
+        tokens_per_rank = max(counted, 1) / self.world.world_size
         ce_total = torch.zeros((), device=self.world.device)
         z_total = torch.zeros((), device=self.world.device)
         for micro in range(self.accumulation):
@@ -233,13 +265,12 @@ class Trainer:
         t = self.cfg.trainer
         self.model.eval()
         ce, count = 0.0, 0
-        batches = validation_batches(self.data_path, t.seq_len, t.micro_batch_size)
-        for _, batch in zip(range(t.eval_batches), batches):
+        for _, batch in zip(range(t.eval_batches), self._validation_batches()):
             batch = {k: v.to(self.world.device) for k, v in batch.items()}
             doc_ids = batch["doc_ids"] if t.doc_masking else None
             with self._autocast():
                 ce += self.model(batch["input_ids"], doc_ids=doc_ids, labels=batch["labels"])[0].item()
-            count += batch["labels"].numel()
+            count += int((batch["labels"] != IGNORE_INDEX).sum())
         self.model.train()
         return ce / max(count, 1)
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from models.errors import UserError
+
 PROBES: dict[str, str] = {
     "pronoun": "eval.probes.pronoun",
     "entity": "eval.probes.entity",
@@ -39,5 +41,5 @@ COLUMNS = ["probe", "setting", "difficulty", "example", "correct", "margin", "ta
 def probe_module(name: str) -> ModuleType:
     """The module implementing probe `name`; ValueError naming the known probes otherwise."""
     if name not in PROBES:
-        raise ValueError(f"unknown probe {name!r}: use one of {', '.join(PROBES)}.")
+        raise UserError(f"unknown probe {name!r}: use one of {', '.join(PROBES)}.")
     return importlib.import_module(PROBES[name])

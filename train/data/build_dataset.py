@@ -66,6 +66,7 @@ def input_fingerprint(data: DataConfig, sources: dict[str, Source]) -> str:
     """sha256 of everything the output depends on: config (less its path), input files, tokenizer file."""
     config = OmegaConf.to_container(OmegaConf.structured(data), resolve=True)
     config.pop("path")
+    config.pop("synthetic")  # always None here; popped so fingerprints predating the field still match
     given = tokenizer_input(data.tokenizer)
     content = {
         "format": FORMAT,
@@ -165,6 +166,10 @@ def write_source(
 
 def build_dataset(cfg: PrepareConfig) -> Path:
     """Prepare `cfg.data` into `cfg.data.path` (or reuse it) and return that path."""
+    if cfg.data.synthetic is not None or cfg.data.path is None:
+        raise ValueError(
+            f"data={cfg.data.name} is synthetic or has no data.path: nothing to prepare into a directory."
+        )
     data, out = cfg.data, Path(cfg.data.path)
     run_length(data.validation_fraction)  # fails early on a bad fraction
     sources = open_sources(data)

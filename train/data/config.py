@@ -2,7 +2,8 @@
 
 A data config names its sources (a dict, so one source is one override away:
 `data.sources.books.weight=2`), the tokenizer, the split and the directory the prepared dataset
-lives in. The dataclasses are Hydra structured configs: a typo in `conf/data/*.yaml` or on the
+lives in; or, instead of sources, a `synthetic` task generated from the seed (`data=probe_mqar`,
+no files, no tokenizer). The dataclasses are Hydra structured configs: a typo in `conf/data/*.yaml` or on the
 command line fails when the config is composed, not half-way through a run.
 """
 
@@ -15,6 +16,7 @@ from omegaconf import MISSING
 
 from models.choices import Choice
 from models.errors import UserError
+from train.data.synthetic import TASKS, MQARConfig, ParityConfig, S5Config, Task, build_task
 
 
 class SourceType(Choice):
@@ -94,17 +96,43 @@ class TokenizerConfig:
 
 
 @dataclass
+class SyntheticConfig:
+    """A synthetic task (`train.data.synthetic`): its name and the knobs of each task's section.
+
+    Training examples come from `trainer.seed`, validation examples from `validation_seed` on a
+    separate stream; `trainer.seq_len` is the example length. Only the section of `task` is used.
+    """
+
+    task: str = MISSING  # mqar | parity | s5
+    validation_seed: int = 0
+    mqar: MQARConfig = field(default_factory=MQARConfig)
+    parity: ParityConfig = field(default_factory=ParityConfig)
+    s5: S5Config = field(default_factory=S5Config)
+
+    def section(self):
+        """The knobs of the chosen task."""
+        if self.task not in TASKS:
+            raise UserError(f"data.synthetic.task={self.task!r}: use one of {', '.join(TASKS)}.")
+        return getattr(self, self.task)
+
+    def build(self) -> Task:
+        return build_task(self.task, self.section())
+
+
+@dataclass
 class DataConfig:
-    """A dataset: its sources, tokenizer, split, and the directory holding the prepared shards."""
+    """A dataset: its sources, tokenizer, split, and the directory holding the prepared shards, or
+    a `synthetic` task (then `sources` and `path` stay empty)."""
 
     name: str = MISSING
-    path: str = MISSING  # prepared dataset directory (relative paths: from the working directory)
+    path: str | None = MISSING  # prepared dataset directory (relative paths: from the working directory)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     dtype: ShardDtype = ShardDtype.auto  # shard dtype
     validation_fraction: float = 0.01  # share of each source's documents held out
     split_seed: int = 0
     max_shard_tokens: int = 1 << 28  # shards hold whole documents and close after this many tokens
+    synthetic: SyntheticConfig | None = None  # a generated task instead of prepared shards
 
     def __post_init__(self) -> None:
         self.dtype = ShardDtype.parse(self.dtype, "data.dtype")

@@ -1,0 +1,92 @@
+"""Trained probes (eval.probes.mqar / parity / s5): an oracle scores 100%, a trained model runs through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from eval.probes import COLUMNS, probe_module
+from eval.score import LoadedModel, load_model
+from models.config import CONF_DIR
+from train.config import register_configs
+from train.data.synthetic import IGNORE, MQARConfig, ParityConfig, S5Config, Task, build_task
+from train.distributed import World
+from train.trainer import Trainer
+
+SMALL = {
+    "mqar": {"pairs": [2, 8], "seq_len": 32, "examples": 6, "batch_size": 4},
+    "parity": {"lengths": [8, 40], "examples": 6, "batch_size": 4},
+    "s5": {"lengths": [4, 12], "examples": 6, "batch_size": 4},
+}
+TASKS = {"mqar": ("mqar", MQARConfig()), "parity": ("parity", ParityConfig()), "s5": ("s5", S5Config())}
+
+
+def settings(probe: str):
+    return probe_module(probe).Settings(**SMALL[probe])
+
+
+def oracle(task: Task, scale: float) -> LoadedModel:
+    """A 'model' whose logits put `scale` on the answer `task.reference` reads from each prefix."""
+
+    def forward(input_ids: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(*input_ids.shape, task.vocab_size)  # [B, T, V]
+        for row, ids in enumerate(input_ids.numpy()):
+            answers = task.reference(ids)
+            asked = np.flatnonzero(answers != IGNORE)
+            logits[row, asked, answers[asked]] = scale
+        return logits
+
+    return LoadedModel("oracle", Path("."), "zoo", forward, task.vocab_size, None, "oracle")
+
+
+@pytest.mark.parametrize("probe", SMALL)
+def test_an_oracle_reading_the_prefix_scores_every_answer(probe: str) -> None:
+    task = build_task(*TASKS[probe])
+    frame = probe_module(probe).evaluate(oracle(task, 20.0), settings(probe), None, "cpu", torch.float32)
+    assert list(frame.columns[: len(COLUMNS)]) == COLUMNS
+    assert frame["correct"].all() and np.allclose(frame["margin"], 20.0)
+    assert (frame["target_loss"] < 1e-6).all() and not frame.duplicated(["setting", "example"]).any()
+    per_setting = frame.groupby("difficulty").size()
+    if probe == "mqar":  # one row per query: P queries in each of the 6 sequences
+        assert per_setting.to_dict() == {2.0: 12, 8.0: 48}
+    else:  # one row per sequence, scored at its last position
+        assert per_setting.tolist() == [6, 6] and (frame["position"] == frame["difficulty"] - 1).all()
+
+
+@pytest.mark.parametrize("probe", SMALL)
+def test_no_information_means_no_margin_and_no_correct_answer(probe: str) -> None:
+    task = build_task(*TASKS[probe])
+    frame = probe_module(probe).evaluate(oracle(task, 0.0), settings(probe), None, "cpu", torch.float32)
+    assert not frame["correct"].any() and np.allclose(frame["margin"], 0.0)
+    assert np.allclose(frame["target_loss"], np.log(task.vocab_size))
+
+
+def test_a_model_of_another_vocabulary_is_refused() -> None:
+    wrong = oracle(build_task("parity", ParityConfig()), 1.0)
+    with pytest.raises(ValueError, match="experiment=probe_mqar"):
+        probe_module("mqar").evaluate(wrong, settings("mqar"), None, "cpu", torch.float32)
+
+
+def train_few_steps(probe: str, out: Path) -> Path:
+    register_configs()
+    overrides = [f"experiment=probe_{probe}", "debug=default", "model=tiny_rnn", f"output_dir={out}",
+                 "trainer.max_steps=2", "trainer.checkpoint_interval=0", "trainer.global_batch_tokens=512"]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = OmegaConf.to_object(compose("train", overrides=overrides))
+    Trainer(cfg, World(0, 1, 0, torch.device("cpu"))).fit()
+    return out / "final"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("probe", SMALL)
+def test_a_model_trained_a_few_steps_runs_through_the_probe(tmp_path: Path, probe: str) -> None:
+    model = load_model(train_few_steps(probe, tmp_path), torch.device("cpu"), torch.float32)
+    frame = probe_module(probe).evaluate(model, settings(probe), None, "cpu", torch.float32)
+    assert np.isfinite(frame["margin"]).all() and (frame["target_loss"] > 0).all()
+    assert set(frame["setting"]) == {f"{'pairs' if probe == 'mqar' else 'len'}={d}" for d in
+                                     SMALL[probe].get("pairs", SMALL[probe].get("lengths"))}  # fmt: skip
