@@ -81,6 +81,9 @@ def probe_accuracy(stats: pd.DataFrame, title: str, path: Path) -> Path:
         ax.fill_between(points["difficulty"], points["accuracy_low"], points["accuracy_high"], alpha=0.2)
     if stats["difficulty"].min() > 0 and stats["difficulty"].max() >= 8 * stats["difficulty"].min():
         ax.set_xscale("log", base=2)  # distances double: 32, 64, ..., 1024
+        ax.minorticks_off()
+    ticks = sorted(stats["difficulty"].unique().tolist())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("difficulty (filler tokens, pairs or test length)")
     ax.set_ylabel("accuracy, 95% CI")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from transformers import Olmo3Config, Olmo3ForCausalLM, OlmoHybridConfig, OlmoHy
 from eval.probes import COLUMNS, SCORED, probe_module
 from eval.probes.filler import FillerPool, prose_sentences
 from eval.probes.run import plan, run_probes
-from eval.probes.scored import _CACHE, build_examples, evaluate_scored
+from eval.probes.scored import _CACHE, DISTANCES, build_examples, evaluate_scored
 from eval.score import LoadedModel, load_model
 
 CPU = torch.device("cpu")
@@ -246,3 +247,25 @@ def test_bad_probe_settings_name_the_key() -> None:
         plan({"pronoun": {"n_exampels": 3}})
     with pytest.raises(ValueError, match="unknown probe 'pronon'"):
         plan({"pronon": {}})
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "probes").glob("*.yaml"))
+)
+def test_probe_configs_compose_into_their_settings(name: str) -> None:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from eval.config import EvalConfig, register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(Path(__file__).parents[2] / "conf"), version_base="1.3"):
+        cfg = compose("eval", overrides=["models=[a]", f"probes=[{name}]", "score.prefix_token=BOS"])
+    obj = OmegaConf.to_object(cfg)
+    assert isinstance(obj, EvalConfig) and obj.corpus is None and list(obj.probes) == [name]
+    module, settings = plan(obj.probes)[name]
+    assert isinstance(settings, module.Settings)
+    if name in SCORED:
+        assert (
+            settings.prefix_token == "BOS" and settings.n_examples >= 100 and settings.distances == DISTANCES
+        )
