@@ -14,7 +14,7 @@ PY=.venv/bin/python
 RUNS=${DEMO_RUNS:-runs/demo}
 STEPS=${DEMO_STEPS:-100}
 EVAL_DOCS=${DEMO_EVAL_DOCS:-50}
-PROBE_EXAMPLES=${DEMO_PROBE_EXAMPLES:-40}
+PROBE_EXAMPLES=${DEMO_PROBE_EXAMPLES:-20}
 MODELS="$RUNS/tiny_transformer/final,$RUNS/tiny_hybrid/final,$RUNS/tiny_rnn/final"
 start=$(date +%s)
 
@@ -34,7 +34,7 @@ echo "== 4/4 scored probes (pronoun, entity, closure, copy; $PROBE_EXAMPLES exam
 PROBES=(pronoun entity closure copy)
 PROBE_ARGS=()
 for p in "${PROBES[@]}"; do
-  PROBE_ARGS+=("probes.$p.n_examples=$PROBE_EXAMPLES" "probes.$p.distances=[32,128,512]"
+  PROBE_ARGS+=("probes.$p.n_examples=$PROBE_EXAMPLES" "probes.$p.distances=[32,256]"
                "probes.$p.filler=data/demo" "probes.$p.filler_domains=[prose,books]")
 done
 "$PY" -m eval "models=[$MODELS]" "probes=[$(IFS=,; echo "${PROBES[*]}")]" "${PROBE_ARGS[@]}" \
