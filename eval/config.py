@@ -1,10 +1,12 @@
 """Typed configuration of `python -m eval` (Hydra structured configs; YAML in conf/eval.yaml,
-conf/corpus/, conf/filters/). A misspelt key fails when the config is composed."""
+conf/corpus/, conf/filters/, conf/probes/; each probe's own settings are typed by its module's
+`Settings`, checked in `eval.probes.run.plan`). A misspelt key fails when the config is composed."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -105,7 +107,8 @@ class EvalConfig:
     models: list[str] = MISSING  # pretrained dirs (zoo or Hugging Face); gaps are earlier minus later
     names: list[str] = field(default_factory=list)  # display names (default: directory names)
     tokenizer: str | None = None  # tokenizer.json (default: the models' own, which must agree)
-    corpus: CorpusConfig = MISSING
+    corpus: CorpusConfig | None = None  # what to score token by token; null: probes only
+    probes: dict[str, Any] = field(default_factory=dict)  # probes=[pronoun,...]: name -> its settings
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)

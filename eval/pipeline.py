@@ -22,6 +22,7 @@ from eval.annotate import load_tokenizer, tokenizer_hash
 from eval.config import EvalConfig
 from eval.corpus import load_corpus, token_counts
 from eval.filters import Filters, favoured_tags
+from eval.probes import run as probes_run
 from eval.report import Results, write_report
 from eval.score import cached_losses, default_device_dtype, default_stride, load_model, model_kind
 from eval.table import prefix_token_id, scoring_table
@@ -32,12 +33,18 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
     """Run the whole comparison and write the report into `out_dir`; returns the written paths."""
     started = time.perf_counter()
     names = _model_names(cfg)
+    if cfg.corpus is None:  # probes only (eval.probes.run)
+        return probes_run.run_probes_only(
+            cfg, names, out_dir, lambda paths: _shared_tokenizer(cfg, paths), *_device_dtype(cfg)
+        )
+    probe_plan = probes_run.plan(cfg.probes)  # a bad probe setting fails before any scoring
     paths = [Path(p) for p in cfg.models]
     checkpoints = _checkpoints(cfg.curves)
     tokenizer = _shared_tokenizer(cfg, [*paths, *(p for runs in checkpoints.values() for _, p in runs)])
     prefix_id = prefix_token_id(tokenizer, cfg.score.prefix_token)
     default_stride(cfg.score.window, cfg.score.stride)  # a bad stride fails before annotation
     reference = _read_reference(cfg.filters.favoured.reference) if cfg.filters.favoured.enabled else None
+    probes_run.prepare(probe_plan, tokenizer)
 
     corpus = load_corpus(cfg.corpus)
     counts = token_counts(cfg.annotate.frequencies) if cfg.annotate.frequencies else None
@@ -66,6 +73,13 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
             model, windows, token_id, cfg.score.batch_size, device, dtype, cache
         )
         del model
+    probe_results = (
+        probes_run.run_probes(
+            probe_plan, names, paths, tokenizer, device, dtype, cfg.report.n_boot, cfg.report.seed
+        )
+        if probe_plan
+        else None
+    )
 
     notes = [f"windows of {cfg.score.window} tokens every {windows.stride}, each document preceded by "
              f"{cfg.score.prefix_token!r}; repeat_n counts repeats in what the target saw, positions "
@@ -100,6 +114,7 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         notes=notes,
         settings=OmegaConf.to_container(OmegaConf.structured(cfg))
         | {"seconds": round(time.perf_counter() - started, 1)},
+        probes=probe_results,
     )
     pair = tuple(rep.html_pair) if rep.html_pair else (names[0], names[1 % len(names)])
     if len(pair) != 2 or not set(pair) <= set(names):

@@ -1,5 +1,5 @@
 """The report's figures (matplotlib, Agg backend, PNG): gaps with CIs, per-POS gaps, gap vs
-repeat_n, and filtered-loss curves over training steps."""
+repeat_n, filtered-loss curves over training steps, and probe accuracy against difficulty."""
 
 from __future__ import annotations
 
@@ -69,4 +69,24 @@ def loss_curves(curves: pd.DataFrame, path: Path) -> Path:
         ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(filters) :]:
         ax.set_visible(False)
+    return _save(fig, path)
+
+
+def probe_accuracy(stats: pd.DataFrame, title: str, path: Path) -> Path:
+    """A probe's accuracy against difficulty with its 95% CI band, one line per model."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for model, points in stats.groupby("model", sort=False):
+        points = points.sort_values("difficulty")
+        ax.plot(points["difficulty"], points["accuracy"], marker="o", label=str(model))
+        ax.fill_between(points["difficulty"], points["accuracy_low"], points["accuracy_high"], alpha=0.2)
+    if stats["difficulty"].min() > 0 and stats["difficulty"].max() >= 8 * stats["difficulty"].min():
+        ax.set_xscale("log", base=2)  # distances double: 32, 64, ..., 1024
+        ax.minorticks_off()
+    ticks = sorted(stats["difficulty"].unique().tolist())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("difficulty (filler tokens, pairs or test length)")
+    ax.set_ylabel("accuracy, 95% CI")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
     return _save(fig, path)

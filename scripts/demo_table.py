@@ -1,10 +1,13 @@
-"""Print the demo's compact comparison table from an eval run's summary.json.
+"""Print the demo's compact comparison tables from an eval run's summary.json.
 
-    python scripts/demo_table.py runs/demo/eval/summary.json
+    python scripts/demo_table.py runs/demo/eval/summary.json     # filtered losses
+    python scripts/demo_table.py runs/demo/probes/summary.json   # probes
 
-Per filter: each model's mean loss, and the gap of every other model against the first (the
-transformer), loss(first) - loss(other) with its 95% bootstrap CI over documents: positive means
-the other model predicts those tokens better (the study's sign convention). `*` marks CIs that
+Filtered losses, per filter: each model's mean loss, and the gap of every other model against the
+first (the transformer), loss(first) - loss(other) with its 95% bootstrap CI over documents:
+positive means the other model predicts those tokens better (the study's sign convention).
+Probes, per probe and difficulty: each model's accuracy and the paired accuracy difference of every
+other model against the first, other - first, with its 95% CI over examples. `*` marks CIs that
 exclude zero.
 """
 
@@ -49,10 +52,48 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def probe_table(summary: dict) -> str:
+    models = summary["models"]
+    base, others = models[0], models[1:]
+    acc = {(r["probe"], r["difficulty"], r["model"]): r for r in summary["probes"]}
+    diff = {
+        (r["probe"], r["difficulty"], r["model_b"]): r
+        for r in summary["probe_differences"]
+        if r["model_a"] == base
+    }
+    header = f"{'probe':<8} {'difficulty':>10} {'n':>4} " + " ".join(f"{m[:16]:>16}" for m in models)
+    header += "".join(f"  {m[:12] + ' - ' + base[:12]:>31}" for m in others)
+    lines = [f"probe accuracy per model; difference = acc(other) - acc({base}), 95% CI over examples", header]
+    for probe, difficulty in dict.fromkeys((r["probe"], r["difficulty"]) for r in summary["probes"]):
+        row = f"{probe:<8} {difficulty:>10g} {acc[(probe, difficulty, base)]['n']:>4} "
+        row += " ".join(
+            f"{acc[(probe, difficulty, m)]['accuracy']:>16.3f}"
+            if (probe, difficulty, m) in acc
+            else f"{'-':>16}"
+            for m in models
+        )
+        for m in others:
+            g = diff.get((probe, difficulty, m))
+            if g is None:
+                row += f"  {'-':>31}"
+                continue
+            d, low, high = (
+                0.0 - g[k] + 0.0 for k in ("accuracy_diff", "accuracy_diff_high", "accuracy_diff_low")
+            )
+            star = "*" if low > 0 or high < 0 else " "
+            row += f"  {d:>+9.3f} [{low:+.3f}, {high:+.3f}]{star}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
 def main() -> None:
     if len(sys.argv) != 2 or not Path(sys.argv[1]).is_file():
         sys.exit("usage: python scripts/demo_table.py RUN_DIR/summary.json")
-    print(table(json.loads(Path(sys.argv[1]).read_text())))
+    summary = json.loads(Path(sys.argv[1]).read_text())
+    if "losses" in summary:
+        print(table(summary))
+    if summary.get("probes"):
+        print(probe_table(summary))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:
-    env = {**os.environ, "DEMO_RUNS": str(tmp_path / "demo"), "DEMO_STEPS": "3", "DEMO_EVAL_DOCS": "2"}
+    env = {
+        **os.environ,
+        "DEMO_RUNS": str(tmp_path / "demo"),
+        "DEMO_STEPS": "3",
+        "DEMO_EVAL_DOCS": "2",
+        "DEMO_PROBE_EXAMPLES": "2",
+    }
     done = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
@@ -31,3 +37,6 @@ def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:
               for r in summary["models"]}  # fmt: skip
     assert len(hashes) == 1  # the three architectures saw the same batches
     assert (tmp_path / "demo" / "eval" / "tokens.html").is_file()
+    assert "probe accuracy per model" in out and any(row.startswith("closure ") for row in out.splitlines())
+    probes = json.loads((tmp_path / "demo" / "probes" / "summary.json").read_text())
+    assert {r["probe"] for r in probes["probes"]} == {"pronoun", "entity", "closure", "copy"}

@@ -31,6 +31,8 @@ PROBES: dict[str, str] = {
     "s5": "eval.probes.s5",
 }
 
+SCORED = ("pronoun", "entity", "closure", "copy")  # take the models' tokenizer; the others take None
+
 # One row per example. `setting`: a label of the condition ("d=128", "pairs=16", "len=256");
 # `difficulty`: its number (distance in tokens, number of pairs, test length); `margin`: log p(correct)
 # minus the largest log p(distractor) (sums over an answer's tokens); `correct`: margin > 0;

@@ -1,0 +1,151 @@
+"""The probes' part of a run dir: probes.parquet, plots/probe_<name>.png, summary records, `## Probes`.
+
+Statistics per model x probe x setting: accuracy (share of examples with margin > 0) and mean
+margin, each with a 95% percentile bootstrap CI over examples (`eval.compare.bootstrap_means`,
+examples as the resampled units). Paired differences between two models (a − b, earlier minus
+later in models=) are taken example by example (same examples, same prefixes), so their CIs come
+from resampling examples of the per-example differences: a paired bootstrap.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eval import plots
+from eval.compare import bootstrap_means, pairs
+
+KEYS = ["probe", "setting", "difficulty"]
+
+
+def _mean_ci(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    mean, low, high = bootstrap_means(
+        values.astype(np.float64), np.ones((1, len(values)), bool), np.arange(len(values)), n_boot, seed
+    )
+    return float(mean[0]), float(low[0]), float(high[0])
+
+
+def probe_stats(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """model x probe x setting: accuracy, margin and their CIs, n (in the order the rows came)."""
+    rows = []
+    for (model, probe, setting, difficulty), part in frame.groupby(["model", *KEYS], sort=False):
+        acc = _mean_ci(part["correct"].to_numpy(), n_boot, seed)
+        margin = _mean_ci(part["margin"].to_numpy(), n_boot, seed)
+        rows.append({
+            "model": model, "probe": probe, "setting": setting, "difficulty": difficulty,
+            "accuracy": acc[0], "accuracy_low": acc[1], "accuracy_high": acc[2],
+            "margin": margin[0], "margin_low": margin[1], "margin_high": margin[2], "n": len(part),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def probe_differences(
+    frame: pd.DataFrame, models: list[str], n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """model pair (a, b) x probe x setting: mean of a − b over the examples both models have."""
+    rows = []
+    for a, b in pairs(models):
+        joined = frame[frame["model"] == a].merge(
+            frame[frame["model"] == b], on=[*KEYS, "example"], suffixes=("_a", "_b")
+        )
+        for (probe, setting, difficulty), part in joined.groupby(KEYS, sort=False):
+            acc = _mean_ci(
+                part["correct_a"].to_numpy(float) - part["correct_b"].to_numpy(float), n_boot, seed
+            )
+            margin = _mean_ci(part["margin_a"].to_numpy() - part["margin_b"].to_numpy(), n_boot, seed)
+            rows.append({
+                "model_a": a, "model_b": b, "probe": probe, "setting": setting, "difficulty": difficulty,
+                "accuracy_diff": acc[0], "accuracy_diff_low": acc[1], "accuracy_diff_high": acc[2],
+                "margin_diff": margin[0], "margin_diff_low": margin[1], "margin_diff_high": margin[2], "n": len(part),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _ci(row: pd.Series, column: str) -> str:
+    return f"{row[column]:.3f} [{row[column + '_low']:.3f}, {row[column + '_high']:.3f}]"
+
+
+def _probe_table(stats: pd.DataFrame, models: list[str]) -> str:
+    table = stats[KEYS[1:]].drop_duplicates().reset_index(drop=True)
+    for model in models:
+        mine = stats[stats["model"] == model].set_index("setting")
+        for column, label in (("accuracy", "acc"), ("margin", "margin")):
+            table[f"{label} {model}"] = [
+                _ci(mine.loc[s], column) if s in mine.index else "" for s in table["setting"]
+            ]
+    table["n"] = [int(stats[stats["setting"] == s]["n"].max()) for s in table["setting"]]
+    return table.to_markdown(index=False)
+
+
+def _difference_table(diffs: pd.DataFrame) -> str:
+    table = diffs[KEYS[1:]].drop_duplicates().reset_index(drop=True)
+    for (a, b), part in diffs.groupby(["model_a", "model_b"], sort=False):
+        part = part.set_index("setting")
+        for column, label in (("accuracy_diff", "Δacc"), ("margin_diff", "Δmargin")):
+            table[f"{label} {a} − {b}"] = [
+                _ci(part.loc[s], column) if s in part.index else "" for s in table["setting"]
+            ]
+    return table.to_markdown(index=False)
+
+
+def probe_section(results, figures: list[Path]) -> str:
+    """The `## Probes` section of report.md."""
+    lines = [
+        "## Probes",
+        "",
+        "Accuracy is the share of examples whose right answer outscores every distractor (margin > 0); the "
+        "margin is log p(right) − max log p(distractor) in nats, summed over an answer's tokens. 95% CIs "
+        "resample examples; the paired differences (a − b) compare both models on the same examples.",
+        "",
+        *[f"- {note}" for note in results.notes],
+    ]
+    for probe in dict.fromkeys(results.stats["probe"]) if len(results.stats) else []:
+        lines += [
+            "",
+            f"### {probe}",
+            "",
+            _probe_table(results.stats[results.stats["probe"] == probe], results.models),
+        ]
+        diffs = results.differences
+        if len(diffs) and (diffs["probe"] == probe).any():
+            lines += ["", "Paired differences:", "", _difference_table(diffs[diffs["probe"] == probe])]
+    lines += ["", *[f"![{p.stem}](plots/{p.name})" for p in figures], ""]
+    return "\n".join(lines)
+
+
+def probe_files(stage: Path, results) -> tuple[str, list[Path], dict]:
+    """Write probes.parquet and plots/probe_<name>.png into `stage` (plots/ must exist); returns the
+    report section, the figures and the summary.json entries."""
+    results.frame.to_parquet(stage / "probes.parquet", index=False)
+    figures = [
+        plots.probe_accuracy(part, f"{probe}: accuracy against difficulty", stage / "plots" / f"probe_{probe}.png")
+        for probe, part in results.stats.groupby("probe", sort=False)
+    ] if len(results.stats) else []  # fmt: skip
+    summary = {
+        "probes": _records(results.stats),
+        "probe_differences": _records(results.differences),
+        "probe_notes": results.notes,
+    }
+    return probe_section(results, figures), figures, summary
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records")) if len(frame) else []
+
+
+def write_probe_report(out_dir: Path, results, settings: dict) -> list[Path]:
+    """A probes-only run dir: probes.parquet, summary.json, report.md, plots/ (written atomically)."""
+    from eval.report import write_staged
+
+    def fill(stage: Path) -> None:
+        (stage / "plots").mkdir()
+        section, _, summary = probe_files(stage, results)
+        summary = {"models": results.models, "settings": settings, **summary}
+        (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        title = f"# Probes\n\nModels: {', '.join(results.models)}.\n\n"
+        (stage / "report.md").write_text(title + section)
+
+    return write_staged(out_dir, ["probes.parquet", "report.md", "summary.json", "plots"], fill)

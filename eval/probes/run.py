@@ -1,0 +1,132 @@
+"""Run the configured probes over the models: one model loaded at a time, every probe on it.
+
+`python -m eval models=[A,B] probes=[pronoun,copy]` selects `conf/probes/{pronoun,copy}.yaml`; each
+lands under `cfg.probes.<name>` and fills that probe's `Settings` (an unknown or mistyped key is a
+ValueError). `eval.pipeline` calls `run_probes_only` when no corpus is given, and `plan` +
+`run_probes` next to the filtered losses when both are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from eval.probes import COLUMNS, SCORED, probe_module
+from eval.probes.report import probe_differences, probe_stats, write_probe_report
+from eval.probes.scored import build_examples
+from eval.score import load_model
+
+Plan = dict[str, tuple[ModuleType, Any]]  # probe name: (module, its Settings)
+
+
+@dataclass
+class ProbeResults:
+    """Every probe row of every model, with the per-condition statistics the report shows."""
+
+    models: list[str]
+    frame: pd.DataFrame  # one row per model x example: model + COLUMNS (+ a probe's extra columns)
+    stats: pd.DataFrame  # model x probe x setting: accuracy, margin (95% CIs), n
+    differences: pd.DataFrame  # model pair x probe x setting: paired differences (95% CIs), n
+    notes: list[str] = field(default_factory=list)
+
+
+def plan(probes: dict[str, Any]) -> Plan:
+    """Each selected probe's module and settings; ValueError for an unknown probe or setting."""
+    out = {}
+    for name, values in (probes or {}).items():
+        module = probe_module(name)
+        try:
+            merged = OmegaConf.merge(OmegaConf.structured(module.Settings), values or {})
+            out[name] = (module, OmegaConf.to_object(merged))
+        except OmegaConfBaseException as e:
+            reason = str(e).splitlines()[0]
+            raise ValueError(
+                f"probe {name!r}: {reason}; see conf/probes/{name}.yaml for its settings."
+            ) from None
+    return out
+
+
+def prepare(probes: Plan, tokenizer) -> None:
+    """Build the scored probes' examples now, so a bad filler or tokenizer fails before any scoring."""
+    for name, (module, settings) in probes.items():
+        if name in SCORED:
+            build_examples(name, module.generate, module.VOCABULARY, settings, tokenizer)
+
+
+def run_probes(
+    probes: Plan,
+    names: list[str],
+    paths: list[Path],
+    tokenizer,
+    device: torch.device,
+    dtype: torch.dtype,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ProbeResults:
+    """Every probe on every model (loaded once each); statistics bootstrap examples `n_boot` times."""
+    frames, notes = [], []
+    for name, path in zip(names, paths):
+        model = load_model(path, device, dtype, name)
+        if (
+            tokenizer is not None
+            and model.vocab_size < tokenizer.get_vocab_size()
+            and set(probes) & set(SCORED)
+        ):
+            raise ValueError(
+                f"model {str(path)!r} has {model.vocab_size} output ids but the tokenizer has "
+                f"{tokenizer.get_vocab_size()}; use the tokenizer the model was trained with."
+            )
+        for probe, (module, settings) in probes.items():
+            frame = module.evaluate(model, settings, tokenizer if probe in SCORED else None, device, dtype)
+            notes += frame.attrs.get("notes", [])
+            frames.append(frame.assign(model=name))
+        del model
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", *COLUMNS])
+    frame = frame[["model", *[c for c in frame.columns if c != "model"]]]
+    return ProbeResults(
+        models=names,
+        frame=frame,
+        stats=probe_stats(frame, n_boot, seed),
+        differences=probe_differences(frame, names, n_boot, seed),
+        notes=notes,
+    )
+
+
+def run_probes_only(
+    cfg,
+    names: list[str],
+    out_dir: Path,
+    shared_tokenizer: Callable[[list[Path]], Any],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> list[Path]:
+    """`python -m eval models=[...] probes=[...]` without a corpus: probes.parquet, summary.json,
+    report.md and plots/probe_*.png in `out_dir`. `shared_tokenizer(paths)` gives the models' one
+    tokenizer; it is only asked for when a scored probe runs (trained probes need none)."""
+    started = time.perf_counter()
+    probes = plan(cfg.probes)
+    if not probes:
+        raise ValueError(
+            "nothing to evaluate: pass corpus=NAME (filtered losses, e.g. corpus=demo), probes=[...] "
+            "(e.g. probes=[pronoun,entity,closure,copy]) or both."
+        )
+    paths = [Path(p) for p in cfg.models]
+    for path in paths:
+        if not path.is_dir():
+            raise ValueError(f"model directory {str(path)!r} does not exist; check the models= list.")
+    tokenizer = shared_tokenizer(paths) if set(probes) & set(SCORED) else None
+    prepare(probes, tokenizer)
+    results = run_probes(probes, names, paths, tokenizer, device, dtype, cfg.report.n_boot, cfg.report.seed)
+    settings = OmegaConf.to_container(OmegaConf.structured(cfg)) | {
+        "seconds": round(time.perf_counter() - started, 1)
+    }
+    return write_probe_report(out_dir, results, settings)
