@@ -172,7 +172,7 @@ def test_an_oracle_scores_every_example_right(name: str, tokenizer) -> None:
 
 def briefly_trained(path, tokenizer: Tokenizer, steps: int = 5):
     """The tiny zoo model at `path`, trained `steps` AdamW steps on probe-like text, saved in place."""
-    from models import load_pretrained
+    from models import load_pretrained, save_pretrained
 
     model = load_pretrained(path).train()
     text = "Anna works as a doctor, and she lives by the sea. The code words are: maple, harbor. " * 8
@@ -183,7 +183,7 @@ def briefly_trained(path, tokenizer: Tokenizer, steps: int = 5):
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    model.save_pretrained(str(path))
+    save_pretrained(model, str(path))
     return path
 
 
