@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_cli import corpus_files
+from eval_helpers import corpus_files
 
 from eval.probes import SCORED
 
