@@ -21,7 +21,7 @@ from train.data.synthetic.mqar import MQAR, MQARConfig
 class Settings:
     """Test settings; `keys`/`values` must be the training task's (`conf/data/probe_mqar.yaml`)."""
 
-    pairs: list[int] = field(default_factory=lambda: [2, 4, 8, 12, 16, 20])
+    pairs: list[int] = field(default_factory=lambda: [4, 8, 12, 16, 20])
     seq_len: int = 64  # the training length of experiment=probe_mqar; >= 3 * max(pairs)
     examples: int = 100  # test sequences per setting (each holds P queries)
     seed: int = 0
