@@ -5,9 +5,10 @@
 #   3. evaluate all three on the held-out split with filtered token losses, paired gaps and CIs
 #   4. the study's scored probes (pronoun, entity, closure, copy) on the three models, filler from
 #      the held-out split (a short form: fewer examples and distances than the defaults)
-#   5. print compact tables and where the reports, plots and tokens.html are
+#   5. MQAR trained on the three tiny architectures (a short form of experiment=probe_mqar)
+#   6. print compact tables and where the reports, plots and tokens.html are
 # DEMO_STEPS overrides the step budget (the test suite runs a reduced form with a handful of steps);
-# DEMO_PROBE_EXAMPLES the probes' examples per distance.
+# DEMO_PROBE_EXAMPLES the probes' examples per distance, DEMO_MQAR_STEPS the MQAR training steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -15,22 +16,23 @@ RUNS=${DEMO_RUNS:-runs/demo}
 STEPS=${DEMO_STEPS:-100}
 EVAL_DOCS=${DEMO_EVAL_DOCS:-50}
 PROBE_EXAMPLES=${DEMO_PROBE_EXAMPLES:-20}
+MQAR_STEPS=${DEMO_MQAR_STEPS:-300}
 MODELS="$RUNS/tiny_transformer/final,$RUNS/tiny_hybrid/final,$RUNS/tiny_rnn/final"
 start=$(date +%s)
 
-echo "== 1/4 demo corpus"
+echo "== 1/5 demo corpus"
 "$PY" -m train.prepare data=demo hydra.run.dir="$RUNS/prepare"
 
-echo "== 2/4 training tiny_transformer, tiny_hybrid, tiny_rnn ($STEPS steps each)"
+echo "== 2/5 training tiny_transformer, tiny_hybrid, tiny_rnn ($STEPS steps each)"
 "$PY" -m train -m experiment=demo sweep=architectures trainer.max_steps="$STEPS" \
   hydra.sweep.dir="$RUNS" trainer.resume=never
 
-echo "== 3/4 filtered token losses on the held-out split"
+echo "== 3/5 filtered token losses on the held-out split"
 "$PY" -m eval "models=[$MODELS]" \
   corpus=demo corpus.max_docs_per_domain="$EVAL_DOCS" corpus.max_chars_per_doc=20000 \
   hydra.run.dir="$RUNS/eval"
 
-echo "== 4/4 scored probes (pronoun, entity, closure, copy; $PROBE_EXAMPLES examples per distance)"
+echo "== 4/5 scored probes (pronoun, entity, closure, copy; $PROBE_EXAMPLES examples per distance)"
 PROBES=(pronoun entity closure copy)
 PROBE_ARGS=()
 for p in "${PROBES[@]}"; do
@@ -40,29 +42,23 @@ done
 "$PY" -m eval "models=[$MODELS]" "probes=[$(IFS=,; echo "${PROBES[*]}")]" "${PROBE_ARGS[@]}" \
   report.n_boot=500 hydra.run.dir="$RUNS/probes"
 
-# ---- MQAR trained on the three tiny architectures (eval/probes/mqar.py, experiment=probe_mqar) ----
-# Off until the trained probes are merged; the lead enables it then (DEMO_MQAR=1).
-if [ "${DEMO_MQAR:-0}" = 1 ]; then
-  echo "== MQAR: training tiny_transformer, tiny_hybrid, tiny_rnn on multi-query associative recall"
-  "$PY" -m train -m experiment=probe_mqar model=tiny_transformer,tiny_hybrid,tiny_rnn \
-    hydra.sweep.dir="$RUNS/mqar" trainer.resume=never
-  "$PY" -m eval "models=[$RUNS/mqar/tiny_transformer/final,$RUNS/mqar/tiny_hybrid/final,$RUNS/mqar/tiny_rnn/final]" \
-    "probes=[mqar]" hydra.run.dir="$RUNS/mqar/eval"
-fi
-# ---- end MQAR ----
+echo "== 5/5 MQAR: tiny_transformer, tiny_hybrid, tiny_rnn trained on multi-query associative recall ($MQAR_STEPS steps each)"
+"$PY" -m train -m experiment=probe_mqar model=tiny_transformer,tiny_hybrid,tiny_rnn \
+  trainer.max_steps="$MQAR_STEPS" hydra.sweep.dir="$RUNS/mqar" trainer.resume=never
+"$PY" -m eval "models=[$RUNS/mqar/tiny_transformer/final,$RUNS/mqar/tiny_hybrid/final,$RUNS/mqar/tiny_rnn/final]" \
+  "probes=[mqar]" probes.mqar.examples=40 report.n_boot=500 hydra.run.dir="$RUNS/mqar/eval"
 
 echo
 "$PY" scripts/demo_table.py "$RUNS/eval/summary.json"
 echo
 "$PY" scripts/demo_table.py "$RUNS/probes/summary.json"
-if [ -f "$RUNS/mqar/eval/summary.json" ]; then
-  echo
-  "$PY" scripts/demo_table.py "$RUNS/mqar/eval/summary.json"
-fi
+echo
+"$PY" scripts/demo_table.py "$RUNS/mqar/eval/summary.json"
 echo
 echo "report:      $RUNS/eval/report.md"
 echo "probes:      $RUNS/probes/report.md (plots/probe_*.png)"
 echo "plots:       $RUNS/eval/plots/"
 echo "tokens.html: $RUNS/eval/tokens.html   (open in a browser; hover a token for its losses)"
+echo "mqar:        $RUNS/mqar/eval/report.md"
 echo "runs:        $RUNS/tiny_{transformer,hybrid,rnn}/ (metrics.jsonl, final/)"
 echo "total time:  $(( $(date +%s) - start )) s"

@@ -20,6 +20,7 @@ def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:
         "DEMO_STEPS": "3",
         "DEMO_EVAL_DOCS": "2",
         "DEMO_PROBE_EXAMPLES": "2",
+        "DEMO_MQAR_STEPS": "3",
     }
     done = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -40,3 +41,6 @@ def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:
     assert "probe accuracy per model" in out and any(row.startswith("closure ") for row in out.splitlines())
     probes = json.loads((tmp_path / "demo" / "probes" / "summary.json").read_text())
     assert {r["probe"] for r in probes["probes"]} == {"pronoun", "entity", "closure", "copy"}
+    mqar = json.loads((tmp_path / "demo" / "mqar" / "eval" / "summary.json").read_text())
+    assert {r["probe"] for r in mqar["probes"]} == {"mqar"}
+    assert {r["model"] for r in mqar["probes"]} == {"tiny_transformer", "tiny_hybrid", "tiny_rnn"}
