@@ -22,6 +22,7 @@ from tokenizers import Tokenizer
 from eval.probes.render import Template
 from eval.probes.scored import ScoredSettings, evaluate_scored
 from eval.score import LoadedModel
+from models.errors import UserError
 
 WORDS = ["maple", "harbor", "violet", "copper", "lantern", "meadow", "falcon", "pebble", "orchid", "canyon",
          "velvet", "saddle", "glacier", "thimble", "walnut", "beacon", "juniper", "marble", "quiver", "tundra",
@@ -39,7 +40,7 @@ class Settings(ScoredSettings):
 def generate(rng: np.random.Generator, settings: Settings) -> Template:
     n, shown = settings.span_words, settings.shown_words
     if not 1 <= shown <= n - 2 or n > len(WORDS):
-        raise ValueError(
+        raise UserError(
             f"span_words {n} / shown_words {shown}: need 1 <= shown <= span - 2 and span <= {len(WORDS)}."
         )
     span = [str(w) for w in rng.choice(WORDS, n, replace=False)]

@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 from eval.probes.render import Template
 from eval.probes.scored import ScoredSettings, evaluate_scored
 from eval.score import LoadedModel
+from models.errors import UserError
 
 NAMES = [
     "Alice",
@@ -48,7 +49,7 @@ class Settings(ScoredSettings):
 def generate(rng: np.random.Generator, settings: Settings) -> Template:
     n = settings.n_entities
     if not 2 <= n <= min(len(NAMES), len(OBJECTS)):
-        raise ValueError(f"n_entities {n} must be between 2 and {min(len(NAMES), len(OBJECTS))}.")
+        raise UserError(f"n_entities {n} must be between 2 and {min(len(NAMES), len(OBJECTS))}.")
     names = [str(x) for x in rng.choice(NAMES, n, replace=False)]
     objects = [str(x) for x in rng.choice(OBJECTS, n, replace=False)]
     pairs = [f"{p} has the {o}" for p, o in zip(names, objects)]

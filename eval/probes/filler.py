@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 
 from eval.config import CorpusConfig
 from eval.corpus import load_corpus
+from models.errors import UserError
 from train.data.config import SourceConfig
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -46,7 +47,7 @@ def filler_texts(source: str, split: str = "validation", domains: list[str] | No
             name=source, type="sources", sources={"filler": SourceConfig(type="local", paths=[source])}
         )
     else:
-        raise ValueError(
+        raise UserError(
             f"filler source {source!r} is neither a demo source ({', '.join(DEMO_SOURCES)}), a prepared dataset "
             "directory (with manifest.json) nor .txt/.jsonl/.parquet files; set the probe's filler= to one."
         )
@@ -79,7 +80,7 @@ class FillerPool:
 
     def __init__(self, sentences: list[str], tokenizer: Tokenizer):
         if not sentences:
-            raise ValueError(
+            raise UserError(
                 "no filler sentence is left after filtering; point the probe's filler= at more prose."
             )
         self.words: list[tuple[str, list[int]]] = []
@@ -94,7 +95,7 @@ class FillerPool:
     def draw(self, rng: np.random.Generator, d: int) -> Filler:
         """Exactly `d` tokens of consecutive words from a random sentence on (wrapping around)."""
         if d > self.total_tokens:
-            raise ValueError(
+            raise UserError(
                 f"the filler holds {self.total_tokens} tokens, fewer than the distance {d}; use more filler text."
             )
         i = self.sentence_start[int(rng.integers(len(self.sentence_start)))]
@@ -107,7 +108,7 @@ class FillerPool:
                 texts.append(text)
                 ids.extend(word_ids)
         if len(ids) != d:
-            raise ValueError(f"could not fill exactly {d} tokens from the filler; use more filler text.")
+            raise UserError(f"could not fill exactly {d} tokens from the filler; use more filler text.")
         return Filler("".join(texts), ids)
 
 

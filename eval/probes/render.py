@@ -18,6 +18,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from eval.probes.filler import FillerPool
+from models.errors import UserError
 
 MAX_ATTEMPTS = 50
 
@@ -59,7 +60,7 @@ def separator_id(tokenizer: Tokenizer, prefix_token: str) -> int:
     """The id of `prefix_token`; ValueError naming the setting otherwise."""
     sep = tokenizer.token_to_id(prefix_token)
     if sep is None:
-        raise ValueError(
+        raise UserError(
             f"the tokenizer has no token {prefix_token!r}; set score.prefix_token to its BOS/EOS token."
         )
     return sep
@@ -72,7 +73,7 @@ def render(
     intro, query = encode(tokenizer, template.intro), encode(tokenizer, template.query)
     candidates = [encode(tokenizer, c) for c in template.candidates]
     if not all(candidates) or len({tuple(c) for c in candidates}) != len(candidates):
-        raise ValueError(f"candidates {template.candidates} must be non-empty and tokenize differently.")
+        raise UserError(f"candidates {template.candidates} must be non-empty and tokenize differently.")
     for attempt in range(MAX_ATTEMPTS):
         filler = pool.draw(np.random.default_rng([seed, index, d, attempt]), d)
         text = template.intro + filler.text + template.query
@@ -91,7 +92,7 @@ def render(
                 answer=template.answer,
                 filler_start=1 + len(intro),
             )
-    raise ValueError(
+    raise UserError(
         f"no filler of {d} tokens joins template {template.intro!r} ... {template.query!r} without merging "
         f"tokens in {MAX_ATTEMPTS} draws; the tokenizer splits these pieces unusually (use another filler)."
     )

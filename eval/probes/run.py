@@ -24,6 +24,7 @@ from eval.probes import COLUMNS, SCORED, probe_module
 from eval.probes.report import probe_differences, probe_stats, write_probe_report
 from eval.probes.scored import build_examples
 from eval.score import load_model
+from models.errors import UserError
 
 Plan = dict[str, tuple[ModuleType, Any]]  # probe name: (module, its Settings)
 
@@ -49,7 +50,7 @@ def plan(probes: dict[str, Any]) -> Plan:
             out[name] = (module, OmegaConf.to_object(merged))
         except OmegaConfBaseException as e:
             reason = str(e).splitlines()[0]
-            raise ValueError(
+            raise UserError(
                 f"probe {name!r}: {reason}; see conf/probes/{name}.yaml for its settings."
             ) from None
     return out
@@ -81,7 +82,7 @@ def run_probes(
             and model.vocab_size < tokenizer.get_vocab_size()
             and set(probes) & set(SCORED)
         ):
-            raise ValueError(
+            raise UserError(
                 f"model {str(path)!r} has {model.vocab_size} output ids but the tokenizer has "
                 f"{tokenizer.get_vocab_size()}; use the tokenizer the model was trained with."
             )
@@ -115,14 +116,14 @@ def run_probes_only(
     started = time.perf_counter()
     probes = plan(cfg.probes)
     if not probes:
-        raise ValueError(
+        raise UserError(
             "nothing to evaluate: pass corpus=NAME (filtered losses, e.g. corpus=demo), probes=[...] "
             "(e.g. probes=[pronoun,entity,closure,copy]) or both."
         )
     paths = [Path(p) for p in cfg.models]
     for path in paths:
         if not path.is_dir():
-            raise ValueError(f"model directory {str(path)!r} does not exist; check the models= list.")
+            raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
     tokenizer = shared_tokenizer(paths) if set(probes) & set(SCORED) else None
     prepare(probes, tokenizer)
     results = run_probes(probes, names, paths, tokenizer, device, dtype, cfg.report.n_boot, cfg.report.seed)

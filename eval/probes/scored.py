@@ -26,6 +26,7 @@ from eval.probes.filler import FillerPool, filler_texts, prose_sentences
 from eval.probes.render import Example, Template, render, separator_id
 from eval.probes.scoring import candidate_logprobs, context_limit, longest_input
 from eval.score import LoadedModel
+from models.errors import UserError
 
 DISTANCES = [32, 64, 128, 256, 512, 1024]
 Generator = Callable[[np.random.Generator, "ScoredSettings"], Template]
@@ -82,7 +83,7 @@ def evaluate_scored(
     """One row per example (COLUMNS plus variant, answer, prediction, tokens); distances longer than
     the model's context are skipped, with a note in `frame.attrs["notes"]`."""
     if tokenizer is None:
-        raise ValueError(f"probe {name!r} scores text and needs the models' tokenizer; pass tokenizer=.")
+        raise UserError(f"probe {name!r} scores text and needs the models' tokenizer; pass tokenizer=.")
     examples = build_examples(name, generate, vocabulary, settings, tokenizer)
     limit, notes, kept = context_limit(model), [], []
     for d in settings.distances:
@@ -114,6 +115,6 @@ def evaluate_scored(
 
 def _check(settings: ScoredSettings) -> None:
     if settings.n_examples < 1:
-        raise ValueError(f"n_examples {settings.n_examples} must be at least 1.")
+        raise UserError(f"n_examples {settings.n_examples} must be at least 1.")
     if not settings.distances or any(d < 1 for d in settings.distances):
-        raise ValueError(f"distances {settings.distances} must be a non-empty list of positive token counts.")
+        raise UserError(f"distances {settings.distances} must be a non-empty list of positive token counts.")

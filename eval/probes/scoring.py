@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from eval.score import ForwardFn, LoadedModel
+from models.errors import UserError
 
 
 @dataclass
@@ -54,7 +55,7 @@ def candidate_logprobs(
 ) -> list[np.ndarray]:
     """Per item (prefix [T], candidates [n_k] each): the sum of log p of each candidate's tokens, [K]."""
     if batch_size < 1:
-        raise ValueError(f"batch_size {batch_size} must be a positive number of sequences.")
+        raise UserError(f"batch_size {batch_size} must be a positive number of sequences.")
     out = [np.zeros(len(candidates)) for _, candidates in items]
     jobs = sorted(_jobs(items), key=lambda j: -len(j.inputs))
     for start in range(0, len(jobs), batch_size):

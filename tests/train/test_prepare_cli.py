@@ -27,7 +27,7 @@ def compose_prepare(overrides: list[str]) -> PrepareConfig:
 @pytest.mark.parametrize("name", DATA_CONFIGS)
 def test_every_data_config_composes(name):
     cfg = compose_prepare([f"data={name}"])
-    assert cfg.data.name and cfg.data.sources
+    assert cfg.data.name and (cfg.data.sources or cfg.data.synthetic is not None)  # text or a generated task
     weights = [s.weight for s in cfg.data.sources.values()]
     assert all(w is None for w in weights) or all(w is not None for w in weights)
 

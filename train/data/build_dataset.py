@@ -167,7 +167,7 @@ def write_source(
 def build_dataset(cfg: PrepareConfig) -> Path:
     """Prepare `cfg.data` into `cfg.data.path` (or reuse it) and return that path."""
     if cfg.data.synthetic is not None or cfg.data.path is None:
-        raise ValueError(
+        raise UserError(
             f"data={cfg.data.name} is synthetic or has no data.path: nothing to prepare into a directory."
         )
     data, out = cfg.data, Path(cfg.data.path)
