@@ -12,9 +12,9 @@ import functools
 import itertools
 
 import torch
-import torch.nn.functional as F
 
 from models.errors import UserError
+from models.ops.chunk_layout import dense_from_chunks, dense_to_chunks, packed_from_chunks, packed_to_chunks
 from models.ops.gdn_chunk import chunk_gated_delta_rule_core
 from models.ops.gdn_recurrent import recurrent_gated_delta_rule_core
 from models.packing import CHUNK_SIZE, Packing, packed_chunks
@@ -88,44 +88,13 @@ def _check_args(q, k, v, g, beta, initial_state, cu_seqlens, packing, backend) -
     return bounds
 
 
-def _dense_to_chunks(x: torch.Tensor, chunk: int) -> torch.Tensor:
-    """[B, T, H, *D] -> [N, B*H, C, *D], zero-padding T up to a multiple of the chunk size."""
-    b, t, h = x.shape[:3]
-    n = max(1, -(-t // chunk))
-    if n * chunk != t:
-        x = F.pad(x, [0, 0] * (x.dim() - 2) + [0, n * chunk - t])
-    x = x.view(b, n, chunk, h, *x.shape[3:])
-    x = x.transpose(0, 1).transpose(2, 3)  # [N, B, H, C, *D]
-    return x.reshape(n, b * h, chunk, *x.shape[4:]).contiguous()
-
-
-def _dense_from_chunks(o: torch.Tensor, b: int, t: int) -> torch.Tensor:
-    """[N, B*H, C, V] -> [B, T, H, V], dropping the padding."""
-    n, bh, c, v_dim = o.shape
-    o = o.view(n, b, bh // b, c, v_dim).permute(1, 0, 3, 2, 4)  # [B, N, C, H, V]
-    return o.reshape(b, n * c, bh // b, v_dim)[:, :t]
-
-
-def _packed_to_chunks(x: torch.Tensor, gather: torch.Tensor, chunk: int) -> torch.Tensor:
-    """[1, T, H, *D] -> [N, H, C, *D]: each sequence padded on its own to whole chunks."""
-    x = F.pad(x[0], [0, 0] * (x.dim() - 2) + [0, 1])  # [T+1, H, *D], last row is the zero pad
-    x = x.index_select(0, gather).view(-1, chunk, *x.shape[1:])  # [N, C, H, *D]
-    return x.transpose(1, 2).contiguous()
-
-
-def _packed_from_chunks(o: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
-    """[N, H, C, V] -> [1, T, H, V]."""
-    n, h, c, v_dim = o.shape
-    return o.transpose(1, 2).reshape(n * c, h, v_dim).index_select(0, scatter).unsqueeze(0)
-
-
 def _torch_chunk(q, k, v, g, beta, initial_state):
     """Chunked PyTorch backend on prepared fp32 inputs; returns o [B, T, HV, V] and states [B, HV, K, V]."""
     b, t, hv = v.shape[:3]
-    chunks = [_dense_to_chunks(x, CHUNK_SIZE) for x in (q, k, v, g, beta)]
+    chunks = [dense_to_chunks(x, CHUNK_SIZE) for x in (q, k, v, g, beta)]
     h0 = None if initial_state is None else initial_state.reshape(1, b * hv, *initial_state.shape[2:])
     o, finals = chunk_gated_delta_rule_core(*chunks, h0, ((0, chunks[0].shape[0]),))
-    return _dense_from_chunks(o, b, t), finals.view(b, hv, *finals.shape[2:])
+    return dense_from_chunks(o, b, t), finals.view(b, hv, *finals.shape[2:])
 
 
 def _torch_recurrent(q, k, v, g, beta, initial_state, bounds: tuple[int, ...] | None):
@@ -155,9 +124,9 @@ def _torch_packed(q, k, v, g, beta, initial_state, bounds, packing: Packing | No
             q, k, v, g, beta, initial_state, bounds if packing is None else packing.bounds
         )
     chunks = packed_chunks(bounds, CHUNK_SIZE, q.device) if packing is None else packing.chunks
-    parts = [_packed_to_chunks(x, chunks.gather, chunks.size) for x in (q, k, v, g, beta)]
+    parts = [packed_to_chunks(x, chunks.gather, chunks.size) for x in (q, k, v, g, beta)]
     o, finals = chunk_gated_delta_rule_core(*parts, initial_state, chunks.segments)
-    return _packed_from_chunks(o, chunks.scatter), finals
+    return packed_from_chunks(o, chunks.scatter), finals
 
 
 def _fla(q, k, v, g, beta, scale, initial_state, output_final_state, cu_seqlens, packing, use_qk_l2norm):
