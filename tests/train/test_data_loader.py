@@ -78,7 +78,7 @@ def test_resume_continues_exactly(dataset):
     resumed = TrainBatches(dataset, 4, seed=3)
     resumed.load_state_dict(state)
     assert_same(expected, [b for _, b in zip(range(5), resumed, strict=False)])
-    with pytest.raises(ValueError, match="another dataset, seq_len or seed"):
+    with pytest.raises(ValueError, match="other data, seq_len or seed"):
         TrainBatches(dataset, 4, seed=4).load_state_dict(state)
 
 

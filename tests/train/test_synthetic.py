@@ -92,7 +92,7 @@ def test_state_dict_resumes_and_refuses_other_data() -> None:
     resumed.load_state_dict(batches.state_dict())
     assert torch.equal(next(iter(resumed))["input_ids"], next(stream)["input_ids"])
     other = SyntheticBatches(SyntheticSequences(task, cfg, seq_len + 1, seed=0), 4, seed=0)
-    with pytest.raises(ValueError, match="another synthetic task"):
+    with pytest.raises(ValueError, match="comes from other data"):
         other.load_state_dict(batches.state_dict())
 
 

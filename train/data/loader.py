@@ -101,7 +101,43 @@ class TokenSequences:
         }
 
 
-class TrainBatches:
+class StepBatches:
+    """Global batch `step` is a pure function of the data, the seed and `step`; each rank takes its
+    contiguous slice, so any world size sees the same global batches and resume is exact.
+
+    Subclasses set `dataset` (with `gather(ids)` and `fingerprint`), `global_batch_size`, `seed`,
+    `rank`, `world_size`, `step` and define `global_sequence_ids(step)`.
+    """
+
+    def global_sequence_ids(self, step: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """This rank's contiguous slice of global batch `step`."""
+        local = self.global_batch_size // self.world_size
+        ids = self.global_sequence_ids(step)[self.rank * local : (self.rank + 1) * local]
+        return self.dataset.gather(ids)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        while True:
+            batch = self.batch(self.step)
+            self.step += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "seed": self.seed, "fingerprint": self.dataset.fingerprint}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue at `state['step']`; refuses a state saved with another dataset (or task) or seed."""
+        if state["fingerprint"] != self.dataset.fingerprint or state["seed"] != self.seed:
+            raise UserError(
+                "the checkpoint's data state comes from other data, seq_len or seed; "
+                "resume with the data and seed it was trained with."
+            )
+        self.step = int(state["step"])
+
+
+class TrainBatches(StepBatches):
     """Deterministic, resumable training batches for one rank; iterate from `step` onwards."""
 
     def __init__(
@@ -146,30 +182,6 @@ class TrainBatches:
         """Sequence ids of global batch `step`, [global_batch_size]; the same on every rank."""
         B = self.global_batch_size
         return self.sampler.sequence_ids(step * B, (step + 1) * B)
-
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
-        """This rank's contiguous slice of global batch `step`."""
-        local = self.global_batch_size // self.world_size
-        ids = self.global_sequence_ids(step)[self.rank * local : (self.rank + 1) * local]
-        return self.dataset.gather(ids)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        while True:
-            batch = self.batch(self.step)
-            self.step += 1
-            yield batch
-
-    def state_dict(self) -> dict:
-        return {"step": self.step, "seed": self.seed, "fingerprint": self.dataset.fingerprint}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Continue at `state['step']`; refuses a state saved with another dataset or seed."""
-        if state["fingerprint"] != self.dataset.fingerprint or state["seed"] != self.seed:
-            raise UserError(
-                "the checkpoint's data state comes from another dataset, seq_len or seed; "
-                "resume with the data and seed it was trained with."
-            )
-        self.step = int(state["step"])
 
 
 def validation_batches(

@@ -17,6 +17,7 @@ import torch
 from omegaconf import OmegaConf
 
 from models.errors import UserError
+from train.data.loader import StepBatches
 from train.data.synthetic.common import Task
 
 
@@ -44,7 +45,7 @@ class SyntheticSequences:
         }
 
 
-class SyntheticBatches:
+class SyntheticBatches(StepBatches):
     """Deterministic, resumable training batches of a synthetic task for one rank."""
 
     def __init__(
@@ -66,30 +67,6 @@ class SyntheticBatches:
     def global_sequence_ids(self, step: int) -> np.ndarray:
         """Example indices of global batch `step`, [global_batch_size]; the same on every rank."""
         return np.arange(step * self.global_batch_size, (step + 1) * self.global_batch_size)
-
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
-        """This rank's contiguous slice of global batch `step`."""
-        local = self.global_batch_size // self.world_size
-        ids = self.global_sequence_ids(step)[self.rank * local : (self.rank + 1) * local]
-        return self.dataset.gather(ids)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        while True:
-            batch = self.batch(self.step)
-            self.step += 1
-            yield batch
-
-    def state_dict(self) -> dict:
-        return {"step": self.step, "seed": self.seed, "fingerprint": self.dataset.fingerprint}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Continue at `state['step']`; refuses a state saved with another task, seq_len or seed."""
-        if state["fingerprint"] != self.dataset.fingerprint or state["seed"] != self.seed:
-            raise UserError(
-                "the checkpoint's data state comes from another synthetic task, seq_len or seed; "
-                "resume with the data and seed it was trained with."
-            )
-        self.step = int(state["step"])
 
 
 def synthetic_validation_batches(
