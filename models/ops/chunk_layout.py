@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from models.errors import UserError
+from models.packing import packed_chunks
 
 
 def check_backend(backend: str, backends: tuple[str, ...], x: torch.Tensor) -> None:
@@ -71,25 +72,6 @@ def dense_from_chunks(o: torch.Tensor, b: int, t: int) -> torch.Tensor:
     return o.reshape(b, n * c, bh // b, v_dim)[:, :t]
 
 
-def packed_index(bounds: list[int], chunk: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-    """Index maps between packed tokens and per-sequence chunk-padded slots.
-
-    Returns gather (slot -> token, T for padding), scatter (token -> slot) and the chunk range of each
-    sequence. Every sequence gets at least one chunk so an empty one still passes its state through.
-    """
-    total = bounds[-1]
-    n_chunks = [max(1, -(-(e - s) // chunk)) for s, e in itertools.pairwise(bounds)]
-    gather = torch.full((sum(n_chunks) * chunk,), total, dtype=torch.long)
-    scatter = torch.empty(total, dtype=torch.long)
-    segments, first = [], 0
-    for (s, e), n in zip(itertools.pairwise(bounds), n_chunks):
-        gather[first * chunk : first * chunk + e - s] = torch.arange(s, e)
-        scatter[s:e] = torch.arange(first * chunk, first * chunk + e - s)
-        segments.append((first, first + n))
-        first += n
-    return gather, scatter, tuple(segments)
-
-
 def packed_to_chunks(x: torch.Tensor, gather: torch.Tensor, chunk: int) -> torch.Tensor:
     """[1, T, H, *D] -> [N, H, C, *D]: each sequence padded on its own to whole chunks."""
     x = F.pad(x[0], [0, 0] * (x.dim() - 2) + [0, 1])  # [T+1, H, *D], last row is the zero pad
@@ -115,11 +97,10 @@ def run_chunked(core, tensors: list[torch.Tensor], initial_state, cu_seqlens, ch
         h0 = None if initial_state is None else initial_state.reshape(1, b * h, *initial_state.shape[2:])
         o, finals = core(*chunks, h0, ((0, chunks[0].shape[0]),))
         return dense_from_chunks(o, b, t), finals.view(b, h, *finals.shape[2:])
-    gather, scatter, segments = packed_index(cu_seqlens.tolist(), chunk)
-    gather, scatter = gather.to(tensors[0].device), scatter.to(tensors[0].device)
-    chunks = [packed_to_chunks(x, gather, chunk) for x in tensors]
-    o, finals = core(*chunks, initial_state, segments)
-    return packed_from_chunks(o, scatter), finals
+    layout = packed_chunks(tuple(cu_seqlens.tolist()), chunk, tensors[0].device)
+    chunks = [packed_to_chunks(x, layout.gather, chunk) for x in tensors]
+    o, finals = core(*chunks, initial_state, layout.segments)
+    return packed_from_chunks(o, layout.scatter), finals
 
 
 def run_per_sequence(core, tensors: list[torch.Tensor], initial_state, cu_seqlens):
