@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from eval.probes.trained import evaluate_setting, last_position
+from eval.probes.trained import evaluate_lengths
 from eval.score import LoadedModel
 from train.data.synthetic.parity import Parity, ParityConfig
 
@@ -32,10 +32,4 @@ def evaluate(
     model: LoadedModel, settings: Settings, tokenizer=None, device: torch.device | str = "cpu", dtype=None
 ) -> pd.DataFrame:
     """One row per test string for each length."""
-    task = Parity(ParityConfig(p_one=settings.p_one))
-    frames = [
-        evaluate_setting(model, task, "parity", f"len={length}", length, length, settings.examples,
-                         settings.seed, settings.batch_size, torch.device(device), last_position)
-        for length in settings.lengths
-    ]  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
+    return evaluate_lengths(model, Parity(ParityConfig(p_one=settings.p_one)), "parity", settings, device)

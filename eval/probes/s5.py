@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from eval.probes.trained import evaluate_setting, last_position
+from eval.probes.trained import evaluate_lengths
 from eval.score import LoadedModel
 from train.data.synthetic.s5 import S5, S5Config
 
@@ -32,10 +32,4 @@ def evaluate(
     model: LoadedModel, settings: Settings, tokenizer=None, device: torch.device | str = "cpu", dtype=None
 ) -> pd.DataFrame:
     """One row per test sequence for each length."""
-    task = S5(S5Config(n=settings.n))
-    frames = [
-        evaluate_setting(model, task, "s5", f"len={length}", length, length, settings.examples,
-                         settings.seed, settings.batch_size, torch.device(device), last_position)
-        for length in settings.lengths
-    ]  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
+    return evaluate_lengths(model, S5(S5Config(n=settings.n)), "s5", settings, device)

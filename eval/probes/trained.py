@@ -99,3 +99,14 @@ def evaluate_setting(
     frame["probe"], frame["setting"], frame["difficulty"] = probe, setting, float(difficulty)
     frame["correct"] = frame["margin"] > 0
     return frame[[*COLUMNS, "sequence", "position"]]
+
+
+def evaluate_lengths(model: LoadedModel, task: Task, probe: str, settings, device) -> pd.DataFrame:
+    """One row per test sequence at each of `settings.lengths`, scored at its last position
+    (parity, s5: the answer after every element of the sequence)."""
+    frames = [
+        evaluate_setting(model, task, probe, f"len={length}", length, length, settings.examples,
+                         settings.seed, settings.batch_size, torch.device(device), last_position)
+        for length in settings.lengths
+    ]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
