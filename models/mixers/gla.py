@@ -59,10 +59,9 @@ class GatedLinearAttention(nn.Module):
         g = F.logsigmoid(self.gk_up(self.gk_down(x)).float()) / self.cfg.gate_logit_normalizer  # [B, T, H*K]
         q, k, g = (t.reshape(B, T, H, K) for t in (q, k, g))
         v = v.reshape(B, T, H, V)
-        cu_seqlens = None if packing is None else packing.cu_seqlens
         if packing is not None:  # documents become packed sequences of one long row
             q, k, v, g = (t.reshape(1, B * T, *t.shape[2:]) for t in (q, k, v, g))
-        o, _ = gla(q, k, v, g, cu_seqlens=cu_seqlens, backend=self.cfg.backend)
+        o, _ = gla(q, k, v, g, packing=packing, backend=self.cfg.backend)
         o = o.reshape(B, T, H, V)
         o = self.o_norm(o) if self.gate_proj is None else self.o_norm(o, self.gate_proj(x).view(B, T, H, V))
         return self.o_proj(o.reshape(B, T, H * V))

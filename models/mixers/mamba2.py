@@ -82,7 +82,6 @@ class Mamba2(nn.Module):
         cfg = self.cfg
         z, xbc, dt = self.in_proj(x).split(self.split, dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias)  # [B, T, NH]
-        cu_seqlens = None if packing is None else packing.cu_seqlens
         if packing is not None:  # documents become packed sequences of one long row
             xbc, dt = (t.reshape(1, B * T, *t.shape[2:]) for t in (xbc, dt))
         backend = cfg.backend
@@ -106,7 +105,7 @@ class Mamba2(nn.Module):
         )
         g = dt * -self.A_log.float().exp()  # [., ., NH] log decay dt * A
         v = xs * dt.unsqueeze(-1).to(xs.dtype)
-        y, _ = simple_gla(c_in, b_in, v, g, scale=1.0, cu_seqlens=cu_seqlens, backend=backend)
+        y, _ = simple_gla(c_in, b_in, v, g, scale=1.0, packing=packing, backend=backend)
         y = y + xs * self.D.unsqueeze(-1).to(xs.dtype)  # D skip  # [., ., NH, P]
         y = y.reshape(B, T, self.d_inner)
         return self.out_proj(self._gated_norm(y, z))

@@ -25,10 +25,10 @@ def check_backend(backend: str, backends: tuple[str, ...], x: torch.Tensor) -> N
         raise UserError(f"backend='fla' needs CUDA tensors, got device {x.device}; use backend='torch'.")
 
 
-def check_packing(cu_seqlens: torch.Tensor | None, b: int, t: int) -> int:
-    """Validate `cu_seqlens` against a [B, T, ...] input; return the number of sequences N."""
+def check_packing(cu_seqlens: torch.Tensor | None, b: int, t: int) -> tuple[int, ...] | None:
+    """Validate `cu_seqlens` against a [B, T, ...] input; return its host boundaries (None: unpacked)."""
     if cu_seqlens is None:
-        return b
+        return None
     if b != 1:
         raise ValueError(f"cu_seqlens needs packed inputs with B == 1, got B={b}; flatten the batch first.")
     if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.is_floating_point():
@@ -40,7 +40,7 @@ def check_packing(cu_seqlens: torch.Tensor | None, b: int, t: int) -> int:
         raise ValueError(
             f"cu_seqlens {bounds} must rise from 0 to T={t}; pass the cumulative sequence lengths."
         )
-    return len(bounds) - 1
+    return tuple(bounds)
 
 
 def check_initial_state(
@@ -85,30 +85,31 @@ def packed_from_chunks(o: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
     return o.transpose(1, 2).reshape(n * c, h, v_dim).index_select(0, scatter).unsqueeze(0)
 
 
-def run_chunked(core, tensors: list[torch.Tensor], initial_state, cu_seqlens, chunk: int):
+def run_chunked(core, tensors: list[torch.Tensor], initial_state, bounds, chunk: int, layout=None):
     """Lay [B, T, H, *D] tensors out in chunks, apply `core(*chunks, h0, segments)`, lay o back out.
 
     `core` returns (o [N, Z, C, V], finals [S, Z, K, V]); this returns o [B, T, H, V] and the final
-    state of every sequence [N_seq, H, K, V].
+    state of every sequence [N_seq, H, K, V]. `bounds` (host ints) packs sequences into B == 1;
+    `layout` is their precomputed `models.packing.PackedChunks` when the caller has one.
     """
     b, t, h = tensors[0].shape[:3]
-    if cu_seqlens is None:
+    if bounds is None:
         chunks = [dense_to_chunks(x, chunk) for x in tensors]
         h0 = None if initial_state is None else initial_state.reshape(1, b * h, *initial_state.shape[2:])
         o, finals = core(*chunks, h0, ((0, chunks[0].shape[0]),))
         return dense_from_chunks(o, b, t), finals.view(b, h, *finals.shape[2:])
-    layout = packed_chunks(tuple(cu_seqlens.tolist()), chunk, tensors[0].device)
+    layout = layout or packed_chunks(bounds, chunk, tensors[0].device)
     chunks = [packed_to_chunks(x, layout.gather, chunk) for x in tensors]
     o, finals = core(*chunks, initial_state, layout.segments)
     return packed_from_chunks(o, layout.scatter), finals
 
 
-def run_per_sequence(core, tensors: list[torch.Tensor], initial_state, cu_seqlens):
+def run_per_sequence(core, tensors: list[torch.Tensor], initial_state, bounds):
     """Apply a token-by-token `core(*tensors, h0)` to each packed sequence from its own state."""
-    if cu_seqlens is None:
+    if bounds is None:
         return core(*tensors, initial_state)
     outputs, finals = [], []
-    for n, (s, e) in enumerate(itertools.pairwise(cu_seqlens.tolist())):
+    for n, (s, e) in enumerate(itertools.pairwise(bounds)):
         h0 = None if initial_state is None else initial_state[n : n + 1]
         o, state = core(*(x[:, s:e] for x in tensors), h0)
         outputs.append(o)

@@ -22,6 +22,7 @@ from models.ops.chunk_layout import (
 )
 from models.ops.gla_chunk import chunk_gla_core, chunk_simple_gla_core
 from models.ops.gla_recurrent import recurrent_gla_core
+from models.packing import Packing
 
 BACKENDS = ("auto", "torch", "torch_recurrent", "fla")
 CHUNK_SIZE = 64
@@ -38,8 +39,14 @@ def fla_kernels_available(module: str) -> bool:
     return True
 
 
-def _check_args(q, k, v, g, g_shape: str, initial_state, cu_seqlens, backend) -> None:
-    """Raise ValueError naming the offending value and the fix; shapes follow fla's [B, T, H, ...] layout."""
+def _check_args(
+    q, k, v, g, g_shape: str, initial_state, cu_seqlens, packing, backend
+) -> tuple[int, ...] | None:
+    """Raise ValueError naming the offending value and the fix; shapes follow fla's [B, T, H, ...] layout.
+
+    Returns the host boundaries of packed sequences: a `Packing`'s own (no device sync), else those of
+    a raw `cu_seqlens` (its one `.tolist()`), else None.
+    """
     check_backend(backend, BACKENDS, q)
     if q.dim() != 4 or k.shape != q.shape:
         raise ValueError(
@@ -53,11 +60,18 @@ def _check_args(q, k, v, g, g_shape: str, initial_state, cu_seqlens, backend) ->
         raise ValueError(
             f"g {tuple(g.shape)} must be {g_shape}={expected}; pass one log decay per head and step."
         )
-    n_seq = check_packing(cu_seqlens, b, t)
-    check_initial_state(initial_state, n_seq, h, k_dim, v.shape[-1])
+    if cu_seqlens is not None and packing is not None:
+        raise ValueError("pass cu_seqlens or packing, not both; packing already holds cu_seqlens.")
+    if packing is not None and (b != 1 or packing.position.shape[0] != t):
+        raise ValueError(
+            f"packing covers {packing.position.shape[0]} tokens, not [1, T={t}]; flatten [B, T]."
+        )
+    bounds = packing.bounds if packing is not None else check_packing(cu_seqlens, b, t)
+    check_initial_state(initial_state, b if bounds is None else len(bounds) - 1, h, k_dim, v.shape[-1])
+    return bounds
 
 
-def _run(name, q, k, v, g, scale, initial_state, output_final_state, cu_seqlens, backend):
+def _run(name, q, k, v, g, scale, initial_state, output_final_state, cu_seqlens, packing, bounds, backend):
     """Shared dispatch of both ops; `name` is the fla module ("simple_gla" or "gla")."""
     if scale is None:
         scale = q.shape[-1] ** -0.5
@@ -74,7 +88,7 @@ def _run(name, q, k, v, g, scale, initial_state, output_final_state, cu_seqlens,
             scale=scale,
             initial_state=initial_state,
             output_final_state=output_final_state,
-            cu_seqlens=cu_seqlens,
+            cu_seqlens=cu_seqlens if packing is None else packing.cu_seqlens,
         )
     out_dtype = q.dtype
     compute = torch.float64 if out_dtype == torch.float64 else torch.float32
@@ -87,10 +101,11 @@ def _run(name, q, k, v, g, scale, initial_state, output_final_state, cu_seqlens,
             if name == "simple_gla"
             else functools.partial(chunk_gla_core, sub_chunk=SUB_CHUNK)
         )
-        o, final_state = run_chunked(core, [q, k, v, g], h0, cu_seqlens, CHUNK_SIZE)
+        layout = packing.chunks if packing is not None and packing.chunks.size == CHUNK_SIZE else None
+        o, final_state = run_chunked(core, [q, k, v, g], h0, bounds, CHUNK_SIZE, layout)
     else:
         g = g.unsqueeze(-1) if name == "simple_gla" else g  # broadcast a scalar decay over K
-        o, final_state = run_per_sequence(recurrent_gla_core, [q, k, v, g], h0, cu_seqlens)
+        o, final_state = run_per_sequence(recurrent_gla_core, [q, k, v, g], h0, bounds)
     return o.to(out_dtype), (final_state if output_final_state else None)
 
 
@@ -104,6 +119,7 @@ def simple_gla(
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
     cu_seqlens: torch.LongTensor | None = None,
+    packing: Packing | None = None,
     backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Gated linear attention with one scalar decay per head and step (fla's `chunk_simple_gla`).
@@ -117,14 +133,29 @@ def simple_gla(
         output_final_state: also return the state after the last token of each sequence.
         cu_seqlens: [N+1] cumulative lengths of sequences packed into B == 1; the state restarts from
             initial_state[n] (or zero) at each sequence start.
+        packing: instead of cu_seqlens, the forward's precomputed `models.packing.Packing` (its host
+            boundaries and chunk maps are reused, so no layer syncs with the device).
         backend: "torch" (chunked, exact), "torch_recurrent" (per token reference), "fla" (CUDA Triton),
             or "auto" (fla on CUDA when its kernels import, else torch).
 
     Returns:
         o [B, T, H, V] in q's dtype and the final state [N, H, K, V] in fp32, or None.
     """
-    _check_args(q, k, v, g, "[B, T, H]", initial_state, cu_seqlens, backend)
-    return _run("simple_gla", q, k, v, g, scale, initial_state, output_final_state, cu_seqlens, backend)
+    bounds = _check_args(q, k, v, g, "[B, T, H]", initial_state, cu_seqlens, packing, backend)
+    return _run(
+        "simple_gla",
+        q,
+        k,
+        v,
+        g,
+        scale,
+        initial_state,
+        output_final_state,
+        cu_seqlens,
+        packing,
+        bounds,
+        backend,
+    )
 
 
 def gla(
@@ -137,6 +168,7 @@ def gla(
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
     cu_seqlens: torch.LongTensor | None = None,
+    packing: Packing | None = None,
     backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Gated linear attention with a decay per key dimension (fla's `chunk_gla`; Yang et al., 2024).
@@ -146,10 +178,12 @@ def gla(
 
     Args:
         q, k: [B, T, H, K]. v: [B, T, H, V]. g: [B, T, H, K] log decay (<= 0).
-        scale, initial_state, output_final_state, cu_seqlens, backend: as for `simple_gla`.
+        scale, initial_state, output_final_state, cu_seqlens, packing, backend: as for `simple_gla`.
 
     Returns:
         o [B, T, H, V] in q's dtype and the final state [N, H, K, V] in fp32, or None.
     """
-    _check_args(q, k, v, g, "[B, T, H, K]", initial_state, cu_seqlens, backend)
-    return _run("gla", q, k, v, g, scale, initial_state, output_final_state, cu_seqlens, backend)
+    bounds = _check_args(q, k, v, g, "[B, T, H, K]", initial_state, cu_seqlens, packing, backend)
+    return _run(
+        "gla", q, k, v, g, scale, initial_state, output_final_state, cu_seqlens, packing, bounds, backend
+    )

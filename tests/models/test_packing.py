@@ -9,6 +9,7 @@ import models.packing as packing_module
 from models import build_model
 from models.mixers.attention import attention_mask
 from models.ops import gated_delta_rule, short_conv
+from models.ops.gated_linear_attention import gla, simple_gla
 from models.packing import Packing, cu_seqlens_from_doc_ids
 from tests.models.test_model import PATTERNS, VOCAB, tiny
 
@@ -104,6 +105,11 @@ def test_ops_given_a_packing_equal_the_ops_given_cu_seqlens(backend: str) -> Non
     assert torch.equal(given[0], own[0]) and torch.equal(given[1], own[1])
     x, w = torch.randn(1, 120, 12), torch.randn(12, 4)
     assert torch.equal(short_conv(x, w, packing=p), short_conv(x, w, cu_seqlens=p.cu_seqlens))
+    for op, decay in ((simple_gla, g), (gla, -torch.rand(1, 120, 2, 8))):
+        given = op(q, k, v, decay, initial_state=h0, output_final_state=True, packing=p, backend=backend)
+        own = op(q, k, v, decay, initial_state=h0, output_final_state=True, cu_seqlens=p.cu_seqlens,
+                 backend=backend)  # fmt: skip
+        assert torch.equal(given[0], own[0]) and torch.equal(given[1], own[1])
 
 
 def test_ops_reject_a_packing_of_other_tokens_or_with_cu_seqlens() -> None:
