@@ -111,6 +111,21 @@ class MixerConfig:
 
 
 @dataclass
+class TrainingContext:
+    """How a checkpoint's weights were trained, written by the trainer into the pretrained config.
+
+    Eval scores a model the way it was trained: `score.window` defaults to `seq_len` and
+    `score.dtype` to `precision`. Every field is None in configs the trainer did not write (the
+    shipped `conf/model/` files, Hugging Face imports, checkpoints saved before this field existed).
+    """
+
+    seq_len: int | None = None  # tokens per training sequence
+    precision: str | None = None  # "fp32" or "bf16": the trainer's compute precision
+    steps: int | None = None  # optimizer steps taken when these weights were saved
+    tokens: int | None = None  # training tokens seen when these weights were saved
+
+
+@dataclass
 class ModelConfig:
     """A whole language model. See the module docstring for the mixer/pattern scheme."""
 
@@ -131,6 +146,7 @@ class ModelConfig:
     layer_overrides: dict[int, str] = field(default_factory=dict)
     eos_token_id: int | None = None
     pad_token_id: int | None = None
+    training: TrainingContext = field(default_factory=TrainingContext)  # set by the trainer on export
 
     def __post_init__(self) -> None:
         self.validate()

@@ -10,6 +10,7 @@ the model's fused chunked head + loss (`models.ops.linear_cross_entropy`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import signal
@@ -25,6 +26,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 from tqdm import tqdm
 
 from models import build_model, save_pretrained
+from models.config import ModelConfig, TrainingContext
 from models.errors import UserError
 from models.ops.linear_cross_entropy import IGNORE_INDEX
 from models.summary import summarize
@@ -193,12 +195,20 @@ class Trainer:
         options = StateDictOptions(full_state_dict=True, cpu_offload=True)
         state = get_model_state_dict(self.model, options=options)
         if self.world.is_main:
-            plain = build_model(self.cfg.model, device="cpu")
+            plain = build_model(self.training_context_config(), device="cpu")
             plain.load_state_dict(state)
             tokenizer = None if self.data_path is None else self.data_path / "tokenizer.json"
             save_pretrained(plain, out, tokenizer_file=tokenizer)
         barrier(self.world)
         return out
+
+    def training_context_config(self) -> ModelConfig:
+        """The model config with how its weights were trained (sequence length, precision, steps)."""
+        t = self.cfg.trainer
+        context = TrainingContext(
+            seq_len=t.seq_len, precision=str(t.precision), steps=self.step, tokens=self.tokens_seen
+        )
+        return dataclasses.replace(self.cfg.model, training=context)
 
     # --- the loop ------------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame) -> None:
