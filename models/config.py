@@ -1,113 +1,43 @@
 """Typed model configuration: named mixers, a cycled layer pattern, and validation.
 
 A model is `embed -> blocks -> norm -> head`; every block has the same code and differs only in its
-sequence mixer. Mixers are declared once under a name (`mixers: {attn: {...}, gdn: {...}}`) and laid
-out by a pattern that is cycled over the depth (`pattern: [gdn, gdn, gdn, attn]`), so a layer mix is
-one override (`model.pattern=[gdn,attn]`). `layer_overrides` replaces single layers by index.
+sequence mixer. Mixers are declared once under a name (`mixers: {attn: {type: attention}, gdn:
+{type: gated_deltanet}}`) and laid out by a pattern that is cycled over the depth (`pattern: [gdn,
+gdn, gdn, attn]`), so a layer mix is one override (`model.pattern=[gdn,attn]`). `layer_overrides`
+replaces single layers by index. Every declared mixer must be used by some layer.
 
+Each mixer kind has its own config dataclass beside its module, chosen by the entry's required
+`type` through the registry `models.mixers.MIXER_CONFIGS` (`AttentionConfig` in
+`models/mixers/attention.py`, `GatedDeltaNetConfig` in `models/mixers/gated_deltanet.py`, ...).
 The dataclasses are Hydra/OmegaConf structured configs: a typo in a YAML file or an override fails
-when the config is composed. OmegaConf cannot type a field as a union of dataclasses, so all mixer
-kinds share one `MixerConfig` with a `type` field; fields a type does not use are ignored by it.
+when the config is composed; a field of another kind, a missing or unknown `type`, or an unused
+mixer fails when `ModelConfig` is built (`models.mixer_entries`), before anything runs.
+`mixer_defaults` set fields of every mixer of one kind (what an experiment that tunes one kind uses).
+
+A new mixer is one file in `models/mixers/` (its config dataclass with `type = "<kind>"` and its
+module with `config_class`), its class in the tuple of `models/mixers/__init__.py`, and YAML in
+`conf/model/` (docs/design.md).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from models.choices import Choice
 from models.errors import UserError
+from models.mixer_entries import MixerEntry, check_mixer_defaults, mixer_from_entry
+from models.mixers import MixerConfig
+from models.mixers.base import NormPlacement
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
-
-class MixerType(Choice):
-    """Mixer kinds; each is a class registered in `models.mixers.MIXERS` under the same name."""
-
-    attention = "attention"
-    gated_deltanet = "gated_deltanet"
-    mamba2 = "mamba2"
-    gla = "gla"
-    deltanet = "deltanet"
-
-
-class NormPlacement(Choice):
-    pre = "pre"  # x + f(norm(x))
-    post = "post"  # x + norm(f(x)), Olmo 2/3
-
-
-class GdnBackend(Choice):
-    """Gated delta rule kernels (`models.ops.gated_delta_rule`); auto: fla on CUDA, else torch."""
-
-    auto = "auto"
-    fla = "fla"
-    torch = "torch"
-    torch_recurrent = "torch_recurrent"
-
-
-MIXER_TYPES, NORM_PLACEMENTS = MixerType.values(), NormPlacement.values()
-
-
-@dataclass
-class YarnConfig:
-    """YaRN RoPE scaling (Peng et al., 2023), as Olmo 3 uses on its full-attention layers."""
-
-    factor: float = 8.0
-    original_max_len: int = 8192
-    beta_fast: float = 32.0
-    beta_slow: float = 1.0
-    attention_factor: float | None = None  # default: 0.1 * ln(factor) + 1
-
-
-@dataclass
-class MixerConfig:
-    """One named sequence mixer; `None` fields are filled from the model by `ModelConfig.mixer_for`."""
-
-    type: MixerType = MixerType.attention
-    n_heads: int | None = None  # default: the model's n_heads
-    # Block norm placement for layers with this mixer; default: the model's norm_placement.
-    norm_placement: NormPlacement | None = None
-    # --- attention ---
-    n_kv_heads: int | None = None  # grouped-query attention; default: n_heads
-    head_dim: int | None = None  # default: d_model // n_heads
-    window: int | None = None  # sliding window: query i sees keys j with i - window < j <= i
-    qk_norm: bool = True  # Olmo-style RMSNorm over the whole q and k projections
-    rope: bool = True
-    rope_theta: float = 500_000.0
-    yarn: YarnConfig | None = None
-    # --- gated_deltanet ---
-    # Defaults match attention's parameter count: H*K = d_model/2 and V = 2K, so q,k,v,gate,out
-    # projections hold 4*d_model^2 like q,k,v,o of attention (Olmo Hybrid itself uses K = 0.75*d/H).
-    head_k_dim: int | None = None  # default: d_model // (2 * n_heads)
-    head_v_dim: int | None = None  # default: 2 * head_k_dim
-    n_v_heads: int | None = None  # grouped value heads (several v heads share one q/k head)
-    conv_size: int = 4
-    allow_neg_eigval: bool = True  # beta in (0, 2) instead of (0, 1)
-    gate_norm_eps: float = 1e-5
-    a_log_min: float = 0.0  # A ~ U(a_log_min, a_log_max), stored as log A
-    a_log_max: float = 16.0
-    dt_min: float = 1e-3  # dt log-uniform in [dt_min, dt_max], floored, stored as softplus^-1(dt)
-    dt_max: float = 0.1
-    dt_floor: float = 1e-4
-    backend: GdnBackend = GdnBackend.auto  # recurrence kernel (every recurrent type)
-    # --- deltanet, gla (also head_k_dim, head_v_dim; deltanet also conv_size, allow_neg_eigval) ---
-    output_gate: bool = True  # o = RMSNorm(o) * silu(gate_proj(x)) per head; else RMSNorm(o) alone
-    # --- gla ---
-    gate_low_rank_dim: int = 16  # forget gate log a = logsigmoid(W2 W1 x + b) / gate_logit_normalizer
-    gate_logit_normalizer: float = 16.0
-    # --- mamba2 (also conv_size, a_log_min/max (A range), dt_min/max/floor, gate_norm_eps) ---
-    expand: float = 2.0  # inner width d_inner = expand * d_model
-    state_size: int = 128  # N: width of B and C, the SSM state per channel
-    ssm_head_dim: int = 64  # P: channels per SSM head; heads = d_inner / P
-    n_groups: int = 1  # B/C groups shared by the heads (like grouped-query attention)
-    conv_bias: bool = True
 
 
 @dataclass
@@ -139,9 +69,13 @@ class ModelConfig:
     norm_placement: NormPlacement = NormPlacement.post
     tie_embeddings: bool = False
     init_std: float = 0.02
-    # No default mixers: OmegaConf merges dicts key by key, so a default entry would linger in
-    # every config that declares its own mixers.
-    mixers: dict[str, MixerConfig] = field(default_factory=dict)
+    # Composed as `MixerEntry`s (any kind's fields), then each replaced by its kind's typed config
+    # in __post_init__. No default mixers: OmegaConf merges dicts key by key, so a default entry
+    # would linger in every config that declares its own mixers.
+    mixers: dict[str, MixerEntry] = field(default_factory=dict)
+    # Per-kind values for the fields a mixer entry leaves unset: {gated_deltanet: {a_log_max: 0.01}}
+    # tunes every Gated DeltaNet mixer and creates none where the model has no such mixer.
+    mixer_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     pattern: list[str] = field(default_factory=list)
     layer_overrides: dict[int, str] = field(default_factory=dict)
     eos_token_id: int | None = None
@@ -149,6 +83,10 @@ class ModelConfig:
     training: TrainingContext = field(default_factory=TrainingContext)  # set by the trainer on export
 
     def __post_init__(self) -> None:
+        check_mixer_defaults(self.mixer_defaults)
+        self.mixers: dict[str, MixerConfig] = {
+            name: mixer_from_entry(name, entry, self.mixer_defaults) for name, entry in self.mixers.items()
+        }
         self.validate()
 
     def validate(self) -> None:
@@ -161,74 +99,29 @@ class ModelConfig:
                 f"n_layers={self.n_layers}: use a pattern whose length divides the depth, or change n_layers."
             )
         known = sorted(self.mixers)
-        for name in [*self.pattern, *self.layer_overrides.values()]:
+        used = [*self.pattern, *self.layer_overrides.values()]
+        for name in used:
             if name not in self.mixers:
-                raise UserError(f"unknown mixer name {name!r} in the layer mix: known mixers are {known}.")
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise UserError(
+                    f"unknown mixer name {name!r} in the layer mix: {hint}known mixers are {known}."
+                )
+        for name in self.mixers:
+            if name not in used:
+                raise UserError(
+                    f"mixer {name!r} is used by no layer (pattern {list(self.pattern)}, layer_overrides "
+                    f"{dict(self.layer_overrides)}): use it in model.pattern or remove it (~model.mixers.{name})."
+                )
         for index in self.layer_overrides:
             if not 0 <= index < self.n_layers:
                 raise UserError(f"layer_overrides index {index} is outside 0..{self.n_layers - 1}.")
-        if self.norm_placement not in NORM_PLACEMENTS:  # a config built in Python skips OmegaConf's check
-            raise UserError(
-                f"norm_placement={self.norm_placement!r}: use one of {', '.join(NORM_PLACEMENTS)}."
-            )
+        NormPlacement.parse(self.norm_placement, "norm_placement")  # a config built in Python skips OmegaConf
         for name in self.mixers:
-            self._validate_mixer(name, self.mixer_for(name))
-
-    def _validate_mixer(self, name: str, m: MixerConfig) -> None:
-        where = f"mixer {name!r}"
-        if m.type not in MIXER_TYPES:
-            raise UserError(
-                f"{where}: type={m.type!r} is not a mixer type; use one of {', '.join(MIXER_TYPES)}."
-            )
-        if m.norm_placement not in NORM_PLACEMENTS:
-            raise UserError(
-                f"{where}: norm_placement={m.norm_placement!r}; use one of {', '.join(NORM_PLACEMENTS)}."
-            )
-        if self.d_model % m.n_heads:
-            raise UserError(
-                f"{where}: n_heads={m.n_heads} does not divide d_model={self.d_model}; "
-                "pick a head count that divides the width."
-            )
-        if m.type == "attention":
-            if m.n_heads % m.n_kv_heads:
-                raise UserError(f"{where}: n_kv_heads={m.n_kv_heads} must divide n_heads={m.n_heads}.")
-            if m.rope and m.head_dim % 2:
-                raise UserError(f"{where}: RoPE needs an even head_dim, got {m.head_dim}.")
-            if m.window is not None and m.window < 1:
-                raise UserError(f"{where}: window={m.window} must be positive, or null for full attention.")
-        elif m.type == "mamba2":
-            self._validate_mamba2(where, m)
-        else:
-            if m.type == "gla" and m.n_v_heads != m.n_heads:
-                raise UserError(
-                    f"{where}: gla has one value head per q/k head; set n_v_heads={m.n_heads} or null."
-                )
-            if m.type == "gla" and (m.gate_low_rank_dim < 1 or m.gate_logit_normalizer <= 0):
-                raise UserError(
-                    f"{where}: gate_low_rank_dim={m.gate_low_rank_dim} and gate_logit_normalizer="
-                    f"{m.gate_logit_normalizer} must both be positive."
-                )
-            if m.n_v_heads % m.n_heads:
-                raise UserError(
-                    f"{where}: n_v_heads={m.n_v_heads} must be a multiple of n_heads={m.n_heads}."
-                )
-            if min(m.head_k_dim, m.head_v_dim, m.conv_size) < 1:
-                raise UserError(f"{where}: head_k_dim, head_v_dim and conv_size must be positive.")
-
-    def _validate_mamba2(self, where: str, m: MixerConfig) -> None:
-        d_inner = m.expand * self.d_model
-        if d_inner != int(d_inner) or int(d_inner) % m.ssm_head_dim:
-            raise UserError(
-                f"{where}: d_inner = expand * d_model = {d_inner:g} must be a whole multiple of "
-                f"ssm_head_dim={m.ssm_head_dim}; change expand or ssm_head_dim."
-            )
-        heads = int(d_inner) // m.ssm_head_dim
-        if m.n_groups < 1 or heads % m.n_groups:
-            raise UserError(f"{where}: n_groups={m.n_groups} must divide the {heads} SSM heads.")
-        if min(m.state_size, m.conv_size) < 1:
-            raise UserError(
-                f"{where}: state_size={m.state_size} and conv_size={m.conv_size} must be positive."
-            )
+            try:
+                self.mixer_for(name).validate(self.d_model)
+            except UserError as error:
+                raise UserError(f"mixer {name!r}: {error}") from None
 
     def layer_mixer_names(self) -> list[str]:
         """The mixer name of every layer: the pattern cycled over the depth, then the overrides."""
@@ -238,28 +131,24 @@ class ModelConfig:
         return names
 
     def mixer_for(self, name: str) -> MixerConfig:
-        """The named mixer's config with every `None` default resolved against this model."""
-        m = self.mixers[name]
-        n_heads = m.n_heads or self.n_heads
-        head_k_dim = m.head_k_dim or max(1, self.d_model // (2 * n_heads))
-        return dataclasses.replace(
-            m,
-            n_heads=n_heads,
-            norm_placement=m.norm_placement or self.norm_placement,
-            n_kv_heads=m.n_kv_heads or n_heads,
-            head_dim=m.head_dim or self.d_model // n_heads,
-            head_k_dim=head_k_dim,
-            head_v_dim=m.head_v_dim or 2 * head_k_dim,
-            n_v_heads=m.n_v_heads or n_heads,
-        )
+        """The named mixer's typed config with every `None` default resolved against this model."""
+        return self.mixers[name].resolve(self.d_model, self.n_heads, self.norm_placement)
 
     def layer_mixers(self) -> list[MixerConfig]:
         """Resolved mixer config of every layer, in order."""
         return [self.mixer_for(name) for name in self.layer_mixer_names()]
 
     def to_dict(self) -> dict:
-        """A plain dict (YAML/JSON-ready) of this config."""
-        return OmegaConf.to_container(OmegaConf.structured(self), resolve=True, enum_to_str=True)
+        """A plain dict (YAML/JSON-ready) of this config; each mixer holds its `type` and its kind's fields."""
+        shell = copy.copy(self)
+        shell.mixers = {}  # the typed mixers do not fit the composed schema's MixerEntry
+        data = _plain(shell)
+        data["mixers"] = {name: {"type": m.type, **_plain(m)} for name, m in self.mixers.items()}
+        return data
+
+
+def _plain(config: object) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(config), resolve=True, enum_to_str=True)
 
 
 def model_config_from_dict(data: dict, overrides: Sequence[str] = ()) -> ModelConfig:

@@ -9,6 +9,10 @@ temporary sibling directory that is renamed into place, so a crash never leaves 
 checkpoint behind a valid-looking name. Reads are validated (`check_pretrained`): a config missing
 the keys that fix the weights' shapes, or a weights file whose header does not parse, is reported
 as an incomplete or corrupt checkpoint naming the file, before anything is built from it.
+
+Configs saved before each mixer kind had its own config list every kind's fields in every mixer
+(one flat config, `type` defaulting to attention); they still load: a field foreign to the mixer's
+kind is dropped when it holds the flat config's default and refused, by name, otherwise.
 """
 
 from __future__ import annotations
@@ -26,12 +30,23 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from models.atomic import atomic_directory
 from models.config import ModelConfig, model_config_from_dict
 from models.errors import UserError
+from models.mixer_entries import KINDS, kind_fields
 from models.model import LM, build_model
 
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.yaml", "model.safetensors", "tokenizer.json"
 # The keys that fix the weights' shapes; a saved config always holds them (others may be defaults).
 REQUIRED_KEYS = ("vocab_size", "d_model", "n_layers", "n_heads", "mlp_hidden", "mixers", "pattern")
 RESAVE = "re-save or re-export the checkpoint"
+# Every field of the flat mixer config of older checkpoints, with its default (all kinds shared it).
+LEGACY_MIXER_DEFAULTS = {
+    "type": "attention", "n_heads": None, "norm_placement": None, "n_kv_heads": None, "head_dim": None,
+    "window": None, "qk_norm": True, "rope": True, "rope_theta": 500_000.0, "yarn": None,
+    "head_k_dim": None, "head_v_dim": None, "n_v_heads": None, "conv_size": 4, "allow_neg_eigval": True,
+    "gate_norm_eps": 1e-5, "a_log_min": 0.0, "a_log_max": 16.0, "dt_min": 1e-3, "dt_max": 0.1,
+    "dt_floor": 1e-4, "backend": "auto", "output_gate": True, "gate_low_rank_dim": 16,
+    "gate_logit_normalizer": 16.0, "expand": 2.0, "state_size": 128, "ssm_head_dim": 64, "n_groups": 1,
+    "conv_bias": True,
+}  # fmt: skip
 
 
 def is_pretrained_dir(path: str | Path) -> bool:
@@ -102,9 +117,30 @@ def load_pretrained_config(path: str | Path, overrides: Sequence[str] = ()) -> M
             f"checkpoint config {str(file)!r} is incomplete or corrupt (no {', '.join(missing)}); {RESAVE}."
         )
     try:
+        if isinstance(data["mixers"], dict):
+            data["mixers"] = {name: _own_fields(name, entry) for name, entry in data["mixers"].items()}
         return model_config_from_dict(data, overrides)
     except UserError as error:
         raise UserError(f"checkpoint config {str(file)!r} is invalid: {error}") from None
+
+
+def _own_fields(name: str, entry: object) -> object:
+    """A saved mixer entry without the flat config's foreign fields at their defaults (see above)."""
+    if not isinstance(entry, dict):
+        return entry  # model_config_from_dict reports it
+    kind = entry.get("type", LEGACY_MIXER_DEFAULTS["type"])
+    own = kind_fields(kind) if kind in KINDS else []
+    kept = {"type": kind}
+    for key, value in entry.items():
+        foreign = key != "type" and key not in own and key in LEGACY_MIXER_DEFAULTS and kind in KINDS
+        if foreign and value != LEGACY_MIXER_DEFAULTS[key]:
+            raise UserError(
+                f"mixer {name!r} is {kind}, which has no field {key!r} and never read its {key}={value!r} "
+                f"(the old default was {LEGACY_MIXER_DEFAULTS[key]!r}); delete {key} from that mixer in the file."
+            )
+        if not foreign:
+            kept[key] = value
+    return kept
 
 
 def check_pretrained(path: str | Path) -> ModelConfig:

@@ -5,10 +5,20 @@ optional YaRN frequency scaling (Peng et al., 2023) that Olmo 3 applies to its f
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from models.config import YarnConfig
+
+@dataclass
+class YarnConfig:
+    """YaRN RoPE scaling (Peng et al., 2023), as Olmo 3 uses on its full-attention layers."""
+
+    factor: float = 8.0
+    original_max_len: int = 8192
+    beta_fast: float = 32.0
+    beta_slow: float = 1.0
+    attention_factor: float | None = None  # default: 0.1 * ln(factor) + 1
 
 
 def rope_inv_freq(head_dim: int, theta: float, yarn: YarnConfig | None = None) -> tuple[torch.Tensor, float]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from tqdm import tqdm
 
@@ -89,6 +89,15 @@ def batch_fingerprint(batches: TrainBatches, step: int) -> str:
     return hashlib.sha256(tokens.tobytes()).hexdigest()
 
 
+def run_record(cfg: TrainConfig) -> dict:
+    """The run's config as plain data for the metrics log; the model through `ModelConfig.to_dict`,
+    since its typed mixers are not OmegaConf's composed `MixerEntry`s."""
+    rest = OmegaConf.to_container(
+        OmegaConf.structured(dataclasses.replace(cfg, model=MISSING)), enum_to_str=True
+    )
+    return rest | {"model": cfg.model.to_dict()}
+
+
 class Trainer:
     """Builds model, optimizer, data and logger from a `TrainConfig`, then runs `fit()`."""
 
@@ -118,7 +127,7 @@ class Trainer:
             self.run_dir,
             cfg.logger,
             cfg.run_name,
-            OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True),
+            run_record(cfg),
             world.is_main,
         )
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.config import MixerConfig, ModelConfig, YarnConfig
+from models.config import ModelConfig
 from models.errors import UserError
+from models.mixers import AttentionConfig, GatedDeltaNetConfig, MixerConfig
+from models.rope import YarnConfig
 
 OLMO3, OLMO_HYBRID = "olmo3", "olmo_hybrid"
 HF_GDN_GATE_NORM_EPS = 1e-5  # transformers' OlmoHybridRMSNormGated eps is fixed (fla's default)
@@ -84,7 +86,6 @@ def hf_to_model_config(hf: dict, name: str = "imported") -> ModelConfig:
     _common_checks(hf)
     d_model, n_heads = hf["hidden_size"], hf["num_attention_heads"]
     attention = {
-        "type": "attention",
         "n_heads": n_heads,
         "n_kv_heads": hf.get("num_key_value_heads") or n_heads,
         "head_dim": hf.get("head_dim") or d_model // n_heads,
@@ -96,16 +97,15 @@ def hf_to_model_config(hf: dict, name: str = "imported") -> ModelConfig:
     names = []
     for layer_type in layer_types:
         if layer_type == "full_attention":
-            mixers["attn"] = MixerConfig(**attention, **_rope_fields(hf, layer_type))
+            mixers["attn"] = AttentionConfig(**attention, **_rope_fields(hf, layer_type))
             names.append("attn")
         elif layer_type == "sliding_attention" and model_type == OLMO3:
-            mixers["swa"] = MixerConfig(
+            mixers["swa"] = AttentionConfig(
                 **attention, window=hf["sliding_window"], **_rope_fields(hf, layer_type)
             )
             names.append("swa")
         elif layer_type == "linear_attention" and model_type == OLMO_HYBRID:
-            mixers["gdn"] = MixerConfig(
-                type="gated_deltanet",
+            mixers["gdn"] = GatedDeltaNetConfig(
                 norm_placement="pre",
                 n_heads=hf["linear_num_key_heads"],
                 n_v_heads=hf["linear_num_value_heads"],
@@ -141,7 +141,7 @@ def hf_to_model_config(hf: dict, name: str = "imported") -> ModelConfig:
     )
 
 
-def _rope_dict(m: MixerConfig) -> dict | None:
+def _rope_dict(m: AttentionConfig) -> dict | None:
     if not m.rope:
         return None
     if m.yarn is None:
@@ -157,7 +157,7 @@ def _rope_dict(m: MixerConfig) -> dict | None:
     }
 
 
-def _check_attention(cfg: ModelConfig, m: MixerConfig, name: str) -> None:
+def _check_attention(cfg: ModelConfig, m: AttentionConfig, name: str) -> None:
     _require(m.qk_norm, f"mixer {name!r}: transformers' Olmo attention always has QK-norm; set qk_norm=true.")
     _require(m.norm_placement == "post", f"mixer {name!r}: Olmo attention layers are post-norm.")
     _require(

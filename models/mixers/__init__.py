@@ -1,23 +1,21 @@
-"""Sequence mixers, one per file, chosen by `MixerConfig.type`."""
+"""Sequence mixers, one per file: each module class carries its config dataclass (`config_class`),
+and the registry below picks both by the config's required `type`."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from models.config import MixerConfig
-from models.mixers.attention import Attention
-from models.mixers.deltanet import DeltaNet
-from models.mixers.gated_deltanet import GatedDeltaNet
-from models.mixers.gla import GatedLinearAttention
-from models.mixers.mamba2 import Mamba2
+from models.mixers.attention import Attention, AttentionConfig
+from models.mixers.base import MixerConfig
+from models.mixers.deltanet import DeltaNet, DeltaNetConfig
+from models.mixers.gated_deltanet import GatedDeltaNet, GatedDeltaNetConfig
+from models.mixers.gla import GatedLinearAttention, GLAConfig
+from models.mixers.mamba2 import Mamba2, Mamba2Config
 
 MIXERS: dict[str, type[nn.Module]] = {
-    "attention": Attention,
-    "gated_deltanet": GatedDeltaNet,
-    "deltanet": DeltaNet,
-    "gla": GatedLinearAttention,
-    "mamba2": Mamba2,
+    cls.config_class.type: cls for cls in (Attention, GatedDeltaNet, DeltaNet, GatedLinearAttention, Mamba2)
 }
+MIXER_CONFIGS: dict[str, type[MixerConfig]] = {kind: cls.config_class for kind, cls in MIXERS.items()}
 
 
 def build_mixer(cfg: MixerConfig, d_model: int, norm_eps: float) -> nn.Module:
@@ -37,11 +35,18 @@ def mixer_flops_per_token(cfg: MixerConfig, d_model: int, seq_len: int) -> int:
 
 __all__ = [
     "MIXERS",
+    "MIXER_CONFIGS",
     "Attention",
+    "AttentionConfig",
     "DeltaNet",
+    "DeltaNetConfig",
+    "GLAConfig",
     "GatedDeltaNet",
+    "GatedDeltaNetConfig",
     "GatedLinearAttention",
     "Mamba2",
+    "Mamba2Config",
+    "MixerConfig",
     "build_mixer",
     "mixer_flops_per_token",
     "mixer_params",

@@ -6,16 +6,51 @@ Shapes: B batch, T time, D model width, H query heads, G key/value heads, Dh hea
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.config import MixerConfig
+from models.errors import UserError
 from models.init import init_linear
+from models.mixers.base import MixerConfig, check_heads
 from models.norms import RMSNorm
 from models.packing import Packing, causal_mask, document_mask
-from models.rope import apply_rope, rope_angles
+from models.rope import YarnConfig, apply_rope, rope_angles
+
+
+@dataclass
+class AttentionConfig(MixerConfig):
+    """Softmax attention's fields; `None` ones are resolved from the model (`MixerConfig.resolve`)."""
+
+    type = "attention"
+    n_heads: int | None = None  # default: the model's n_heads
+    n_kv_heads: int | None = None  # grouped-query attention; default: n_heads
+    head_dim: int | None = None  # default: d_model // n_heads
+    window: int | None = None  # sliding window: query i sees keys j with i - window < j <= i
+    qk_norm: bool = True  # Olmo-style RMSNorm over the whole q and k projections
+    rope: bool = True
+    rope_theta: float = 500_000.0
+    yarn: YarnConfig | None = None
+
+    def derived_defaults(self, d_model: int, n_heads: int) -> dict:
+        heads = self.n_heads or n_heads
+        return {
+            "n_heads": heads,
+            "n_kv_heads": self.n_kv_heads or heads,
+            "head_dim": self.head_dim or d_model // heads,
+        }
+
+    def validate(self, d_model: int) -> None:
+        super().validate(d_model)
+        check_heads(d_model, self.n_heads)
+        if self.n_kv_heads < 1 or self.n_heads % self.n_kv_heads:
+            raise UserError(f"n_kv_heads={self.n_kv_heads} must divide n_heads={self.n_heads}.")
+        if self.rope and self.head_dim % 2:
+            raise UserError(f"RoPE needs an even head_dim, got {self.head_dim}.")
+        if self.window is not None and self.window < 1:
+            raise UserError(f"window={self.window} must be positive, or null for full attention.")
 
 
 def attention_mask(
@@ -49,7 +84,9 @@ class Attention(nn.Module):
     the last `window` keys including itself (Olmo 3 uses 3 sliding-window layers : 1 full).
     """
 
-    def __init__(self, cfg: MixerConfig, d_model: int, norm_eps: float) -> None:
+    config_class = AttentionConfig
+
+    def __init__(self, cfg: AttentionConfig, d_model: int, norm_eps: float) -> None:
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
         self.window, self.rope, self.rope_theta, self.yarn = cfg.window, cfg.rope, cfg.rope_theta, cfg.yarn
@@ -98,13 +135,13 @@ class Attention(nn.Module):
         return self.o_proj(out.transpose(1, 2).reshape(B, T, -1))
 
     @staticmethod
-    def num_params(cfg: MixerConfig, d_model: int) -> int:
+    def num_params(cfg: AttentionConfig, d_model: int) -> int:
         q_width, kv_width = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
         norms = (q_width + kv_width) if cfg.qk_norm else 0
         return 2 * d_model * q_width + 2 * d_model * kv_width + norms
 
     @staticmethod
-    def flops_per_token(cfg: MixerConfig, d_model: int, seq_len: int) -> int:
+    def flops_per_token(cfg: AttentionConfig, d_model: int, seq_len: int) -> int:
         """Training FLOPs per token: 6 x projection weights + the score and value products.
 
         The attention term counts the full context length (or the window), not the causal half,

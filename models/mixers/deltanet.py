@@ -18,12 +18,14 @@ width, V value head width.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from models.config import MixerConfig
 from models.init import init_linear
+from models.mixers.base import LinearAttentionConfig
+from models.mixers.gated_deltanet import check_value_heads_and_conv
 from models.norms import GatedRMSNorm, RMSNorm
 from models.ops import gated_delta_rule, short_conv
 from models.packing import Packing
@@ -31,10 +33,31 @@ from models.packing import Packing
 CHUNK_SIZE = 64  # the chunk length of the torch and fla kernels, used for the FLOP count
 
 
+@dataclass
+class DeltaNetConfig(LinearAttentionConfig):
+    """DeltaNet's fields: Gated DeltaNet's without the decay init, plus the optional output gate."""
+
+    type = "deltanet"
+    n_v_heads: int | None = None  # grouped value heads (several v heads share one q/k head); default: n_heads
+    conv_size: int = 4
+    allow_neg_eigval: bool = True  # beta in (0, 2) instead of (0, 1)
+    output_gate: bool = True  # o = RMSNorm(o) * silu(gate_proj(x)) per head; else RMSNorm(o) alone
+
+    def derived_defaults(self, d_model: int, n_heads: int) -> dict:
+        resolved = super().derived_defaults(d_model, n_heads)
+        return resolved | {"n_v_heads": self.n_v_heads or resolved["n_heads"]}
+
+    def validate(self, d_model: int) -> None:
+        super().validate(d_model)
+        check_value_heads_and_conv(self.n_heads, self.n_v_heads, self.conv_size)
+
+
 class DeltaNet(nn.Module):
     """The DeltaNet sequence mixer; see the module docstring for the recurrence."""
 
-    def __init__(self, cfg: MixerConfig, d_model: int, norm_eps: float) -> None:
+    config_class = DeltaNetConfig
+
+    def __init__(self, cfg: DeltaNetConfig, d_model: int, norm_eps: float) -> None:
         super().__init__()
         self.cfg = cfg
         self.n_heads, self.n_v_heads = cfg.n_heads, cfg.n_v_heads
@@ -85,7 +108,7 @@ class DeltaNet(nn.Module):
         return self.o_proj(o.reshape(B, T, -1))
 
     @staticmethod
-    def _matmul_params(cfg: MixerConfig, d_model: int) -> int:
+    def _matmul_params(cfg: DeltaNetConfig, d_model: int) -> int:
         key_width, value_width = cfg.n_heads * cfg.head_k_dim, cfg.n_v_heads * cfg.head_v_dim
         gate = d_model * value_width if cfg.output_gate else 0
         return (
@@ -93,14 +116,14 @@ class DeltaNet(nn.Module):
         )
 
     @staticmethod
-    def num_params(cfg: MixerConfig, d_model: int) -> int:
+    def num_params(cfg: DeltaNetConfig, d_model: int) -> int:
         conv_width = 2 * cfg.n_heads * cfg.head_k_dim + cfg.n_v_heads * cfg.head_v_dim
         return (
             DeltaNet._matmul_params(cfg, d_model) + conv_width * cfg.conv_size + cfg.head_v_dim
         )  # conv, norm
 
     @staticmethod
-    def flops_per_token(cfg: MixerConfig, d_model: int, seq_len: int) -> int:
+    def flops_per_token(cfg: DeltaNetConfig, d_model: int, seq_len: int) -> int:
         """Training FLOPs per token (forward + backward = 3 x forward, 2 FLOPs per multiply-add).
 
         As Gated DeltaNet's count (the decay costs nothing measurable): projections 6 x weights,

@@ -14,22 +14,52 @@ head width, V value head width.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.config import MixerConfig
+from models.errors import UserError
 from models.init import init_linear
+from models.mixers.base import DecayInit, LinearAttentionConfig
 from models.norms import GatedRMSNorm
 from models.ops import gated_delta_rule, short_conv
 from models.packing import CHUNK_SIZE, Packing  # the kernels' chunk length, for the FLOP count
 
 
+@dataclass
+class GatedDeltaNetConfig(DecayInit, LinearAttentionConfig):
+    """Gated DeltaNet's fields: the linear-attention heads, value heads, conv, beta range and decay init."""
+
+    type = "gated_deltanet"
+    n_v_heads: int | None = None  # grouped value heads (several v heads share one q/k head); default: n_heads
+    conv_size: int = 4
+    allow_neg_eigval: bool = True  # beta in (0, 2) instead of (0, 1)
+
+    def derived_defaults(self, d_model: int, n_heads: int) -> dict:
+        resolved = super().derived_defaults(d_model, n_heads)
+        return resolved | {"n_v_heads": self.n_v_heads or resolved["n_heads"]}
+
+    def validate(self, d_model: int) -> None:
+        super().validate(d_model)
+        check_value_heads_and_conv(self.n_heads, self.n_v_heads, self.conv_size)
+
+
+def check_value_heads_and_conv(n_heads: int, n_v_heads: int, conv_size: int) -> None:
+    """Value heads grouped over the q/k heads, and a positive short-conv width (DeltaNet shares it)."""
+    if n_v_heads < 1 or n_v_heads % n_heads:
+        raise UserError(f"n_v_heads={n_v_heads} must be a multiple of n_heads={n_heads}.")
+    if conv_size < 1:
+        raise UserError(f"conv_size={conv_size} must be positive.")
+
+
 class GatedDeltaNet(nn.Module):
     """The Gated DeltaNet sequence mixer; see the module docstring for the recurrence."""
 
-    def __init__(self, cfg: MixerConfig, d_model: int, norm_eps: float) -> None:
+    config_class = GatedDeltaNetConfig
+
+    def __init__(self, cfg: GatedDeltaNetConfig, d_model: int, norm_eps: float) -> None:
         super().__init__()
         self.cfg = cfg
         self.n_heads, self.n_v_heads = cfg.n_heads, cfg.n_v_heads
@@ -83,20 +113,20 @@ class GatedDeltaNet(nn.Module):
         return self.o_proj(self.o_norm(o, gate).reshape(B, T, -1))
 
     @staticmethod
-    def _matmul_params(cfg: MixerConfig, d_model: int) -> int:
+    def _matmul_params(cfg: GatedDeltaNetConfig, d_model: int) -> int:
         key_width, value_width = cfg.n_heads * cfg.head_k_dim, cfg.n_v_heads * cfg.head_v_dim
         return (
             d_model * (2 * key_width + value_width) + 2 * d_model * cfg.n_v_heads + 2 * d_model * value_width
         )
 
     @staticmethod
-    def num_params(cfg: MixerConfig, d_model: int) -> int:
+    def num_params(cfg: GatedDeltaNetConfig, d_model: int) -> int:
         conv_width = 2 * cfg.n_heads * cfg.head_k_dim + cfg.n_v_heads * cfg.head_v_dim
         extras = conv_width * cfg.conv_size + 2 * cfg.n_v_heads + cfg.head_v_dim  # conv, A_log, dt, norm
         return GatedDeltaNet._matmul_params(cfg, d_model) + extras
 
     @staticmethod
-    def flops_per_token(cfg: MixerConfig, d_model: int, seq_len: int) -> int:
+    def flops_per_token(cfg: GatedDeltaNetConfig, d_model: int, seq_len: int) -> int:
         """Training FLOPs per token (forward + backward = 3 x forward, 2 FLOPs per multiply-add).
 
         Projections: 6 x weights. Convolution: 2 W FLOPs per channel. The chunked recurrence per

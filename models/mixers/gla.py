@@ -14,12 +14,15 @@ Shapes: B batch, T time, D model width, H heads, K key head width, V value head 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.config import MixerConfig
+from models.errors import UserError
 from models.init import init_linear
+from models.mixers.base import LinearAttentionConfig
 from models.norms import GatedRMSNorm, RMSNorm
 from models.ops import gla
 from models.packing import Packing
@@ -27,10 +30,31 @@ from models.packing import Packing
 CHUNK_SIZE = 64  # the chunk length of the torch and fla kernels, used for the FLOP count
 
 
+@dataclass
+class GLAConfig(LinearAttentionConfig):
+    """GLA's fields: the linear-attention heads (one value head per q/k head), the low-rank forget
+    gate and the optional output gate."""
+
+    type = "gla"
+    output_gate: bool = True  # o = RMSNorm(o) * silu(gate_proj(x)) per head; else RMSNorm(o) alone
+    gate_low_rank_dim: int = 16  # forget gate log a = logsigmoid(W2 W1 x + b) / gate_logit_normalizer
+    gate_logit_normalizer: float = 16.0
+
+    def validate(self, d_model: int) -> None:
+        super().validate(d_model)
+        if self.gate_low_rank_dim < 1 or self.gate_logit_normalizer <= 0:
+            raise UserError(
+                f"gate_low_rank_dim={self.gate_low_rank_dim} and gate_logit_normalizer="
+                f"{self.gate_logit_normalizer} must both be positive."
+            )
+
+
 class GatedLinearAttention(nn.Module):
     """The GLA sequence mixer; see the module docstring for the recurrence."""
 
-    def __init__(self, cfg: MixerConfig, d_model: int, norm_eps: float) -> None:
+    config_class = GLAConfig
+
+    def __init__(self, cfg: GLAConfig, d_model: int, norm_eps: float) -> None:
         super().__init__()
         self.cfg = cfg
         self.n_heads, self.head_k_dim, self.head_v_dim = cfg.n_heads, cfg.head_k_dim, cfg.head_v_dim
@@ -67,21 +91,21 @@ class GatedLinearAttention(nn.Module):
         return self.o_proj(o.reshape(B, T, H * V))
 
     @staticmethod
-    def _matmul_params(cfg: MixerConfig, d_model: int) -> int:
+    def _matmul_params(cfg: GLAConfig, d_model: int) -> int:
         key_width, value_width = cfg.n_heads * cfg.head_k_dim, cfg.n_heads * cfg.head_v_dim
         gate = d_model * value_width if cfg.output_gate else 0
         low_rank = cfg.gate_low_rank_dim * (d_model + key_width)
         return d_model * (2 * key_width + value_width) + low_rank + gate + value_width * d_model
 
     @staticmethod
-    def num_params(cfg: MixerConfig, d_model: int) -> int:
+    def num_params(cfg: GLAConfig, d_model: int) -> int:
         key_width = cfg.n_heads * cfg.head_k_dim
         return (
             GatedLinearAttention._matmul_params(cfg, d_model) + key_width + cfg.head_v_dim
         )  # gate bias, norm
 
     @staticmethod
-    def flops_per_token(cfg: MixerConfig, d_model: int, seq_len: int) -> int:
+    def flops_per_token(cfg: GLAConfig, d_model: int, seq_len: int) -> int:
         """Training FLOPs per token (forward + backward = 3 x forward, 2 FLOPs per multiply-add).
 
         Projections: 6 x weights. The chunked recurrence per head and token, chunk C: intra-chunk

@@ -18,20 +18,52 @@ G groups of B/C, N state size.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.config import MixerConfig
+from models.errors import UserError
 from models.init import init_linear
+from models.mixers.base import DecayInit, GdnBackend, MixerConfig
 from models.ops import short_conv, simple_gla
 from models.packing import Packing
 
 CHUNK_SIZE = 64  # the chunk length of the torch and fla kernels, used for the FLOP count
 
 
-def _dims(cfg: MixerConfig, d_model: int) -> tuple[int, int, int]:
+@dataclass
+class Mamba2Config(DecayInit, MixerConfig):
+    """Mamba-2's fields: inner width, SSM state and heads, B/C groups, conv, decay init, kernel."""
+
+    type = "mamba2"
+    expand: float = 2.0  # inner width d_inner = expand * d_model
+    state_size: int = 128  # N: width of B and C, the SSM state per channel
+    ssm_head_dim: int = 64  # P: channels per SSM head; heads = d_inner / P
+    n_groups: int = 1  # B/C groups shared by the heads (like grouped-query attention)
+    conv_size: int = 4
+    conv_bias: bool = True
+    gate_norm_eps: float = 1e-5
+    backend: GdnBackend = GdnBackend.auto  # recurrence kernel
+
+    def validate(self, d_model: int) -> None:
+        super().validate(d_model)
+        GdnBackend.parse(self.backend, "backend")
+        d_inner = self.expand * d_model
+        if d_inner != int(d_inner) or int(d_inner) % self.ssm_head_dim:
+            raise UserError(
+                f"d_inner = expand * d_model = {d_inner:g} must be a whole multiple of "
+                f"ssm_head_dim={self.ssm_head_dim}; change expand or ssm_head_dim."
+            )
+        heads = int(d_inner) // self.ssm_head_dim
+        if self.n_groups < 1 or heads % self.n_groups:
+            raise UserError(f"n_groups={self.n_groups} must divide the {heads} SSM heads.")
+        if min(self.state_size, self.conv_size) < 1:
+            raise UserError(f"state_size={self.state_size} and conv_size={self.conv_size} must be positive.")
+
+
+def _dims(cfg: Mamba2Config, d_model: int) -> tuple[int, int, int]:
     """(inner width E, SSM heads NH, conv channels E + 2 G N)."""
     d_inner = int(cfg.expand * d_model)
     return d_inner, d_inner // cfg.ssm_head_dim, d_inner + 2 * cfg.n_groups * cfg.state_size
@@ -40,7 +72,9 @@ def _dims(cfg: MixerConfig, d_model: int) -> tuple[int, int, int]:
 class Mamba2(nn.Module):
     """The Mamba-2 sequence mixer; see the module docstring for the recurrence."""
 
-    def __init__(self, cfg: MixerConfig, d_model: int, norm_eps: float) -> None:
+    config_class = Mamba2Config
+
+    def __init__(self, cfg: Mamba2Config, d_model: int, norm_eps: float) -> None:
         super().__init__()
         self.cfg = cfg
         self.d_inner, self.n_ssm_heads, conv_width = _dims(cfg, d_model)
@@ -111,18 +145,18 @@ class Mamba2(nn.Module):
         return self.out_proj(self._gated_norm(y, z))
 
     @staticmethod
-    def _matmul_params(cfg: MixerConfig, d_model: int) -> int:
+    def _matmul_params(cfg: Mamba2Config, d_model: int) -> int:
         d_inner, heads, conv_width = _dims(cfg, d_model)
         return d_model * (d_inner + conv_width + heads) + d_inner * d_model
 
     @staticmethod
-    def num_params(cfg: MixerConfig, d_model: int) -> int:
+    def num_params(cfg: Mamba2Config, d_model: int) -> int:
         d_inner, heads, conv_width = _dims(cfg, d_model)
         conv = conv_width * (cfg.conv_size + int(cfg.conv_bias))
         return Mamba2._matmul_params(cfg, d_model) + conv + 3 * heads + d_inner  # dt_bias, A_log, D, norm
 
     @staticmethod
-    def flops_per_token(cfg: MixerConfig, d_model: int, seq_len: int) -> int:
+    def flops_per_token(cfg: Mamba2Config, d_model: int, seq_len: int) -> int:
         """Training FLOPs per token (forward + backward = 3 x forward, 2 FLOPs per multiply-add).
 
         Projections: 6 x weights. Convolution: 2 W FLOPs per channel. The chunked SSD per head and

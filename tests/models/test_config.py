@@ -102,8 +102,9 @@ def test_tiny_swa_equals_full_attention_inside_the_window_and_differs_beyond() -
 
 
 @pytest.mark.parametrize("mixer", ["mamba2", "gla", "deltanet"])
-def test_new_mixer_hybrids_are_one_pattern_override(mixer: str) -> None:
-    cfg = load_model_config(f"{mixer}_1b", [f"pattern=[{mixer},{mixer},gdn,attn]"])
+def test_new_mixer_hybrids_are_a_pattern_plus_the_mixers_it_adds(mixer: str) -> None:
+    added = ["mixers.gdn.type=gated_deltanet", "mixers.attn.type=attention"]
+    cfg = load_model_config(f"{mixer}_1b", [f"pattern=[{mixer},{mixer},gdn,attn]", *added])
     assert (cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.vocab_size) == (2048, 16, 16, 100352)
     types = [m.type for m in cfg.layer_mixers()][:4]
     assert types == [mixer, mixer, "gated_deltanet", "attention"]
@@ -117,7 +118,10 @@ def test_new_mixer_hybrids_are_one_pattern_override(mixer: str) -> None:
         (["pattern=[gdn,mamba]"], "unknown mixer name 'mamba'"),
         (["n_heads=5"], "n_heads=5 does not divide d_model=128"),
         (["mixers.attn.n_kv_heads=3"], "n_kv_heads=3 must divide"),
-        (["mixers.attn.type=mamba"], "mixers.attn.type: Invalid value 'mamba', expected one of [attention, "),
+        (
+            ["mixers.attn.type=mamba"],
+            "mixer 'attn': type='mamba' is not a mixer kind; did you mean 'mamba2'",
+        ),
         (["d_modell=64"], "Key 'd_modell' not in 'ModelConfig'"),
         (["norm_placement=middle"], "norm_placement: Invalid value 'middle', expected one of [pre, post]"),
         (["pattern=[]"], "pattern is empty"),

@@ -145,7 +145,9 @@ def test_pure_recurrent_and_unrepresentable_models_refuse_export(tmp_path) -> No
 @pytest.mark.parametrize("name", ["tiny_mamba2", "tiny_gla", "tiny_deltanet"])
 def test_new_mixers_refuse_export_naming_the_mixer(tmp_path, name: str) -> None:
     mixer = name.removeprefix("tiny_")
-    cfg = load_model_config(name, [f"pattern=[{mixer},attn]"])  # even in a hybrid with attention
+    cfg = load_model_config(
+        name, [f"pattern=[{mixer},attn]", "mixers.attn.type=attention"]
+    )  # even in a hybrid
     save_pretrained(build_model(cfg), str(tmp_path / "zoo"))
     done = subprocess.run(
         [sys.executable, "-m", "models.hf", "export", str(tmp_path / "zoo"), str(tmp_path / "hf")],

@@ -6,22 +6,23 @@ import pytest
 import torch
 
 from models import ModelConfig, build_model, load_model_config, load_pretrained, save_pretrained
-from models.config import MixerConfig
+from models.mixers import AttentionConfig, GatedDeltaNetConfig
 
 VOCAB = 97
 
 
 def tiny(pattern: list[str], **mixer_overrides) -> ModelConfig:
     mixers = {
-        "attn": MixerConfig(type="attention"),
-        "swa": MixerConfig(type="attention", window=5),
-        "gqa": MixerConfig(type="attention", n_kv_heads=2, rope=False),
-        "gdn": MixerConfig(type="gated_deltanet", norm_placement="pre", backend="torch"),
-        "gva": MixerConfig(type="gated_deltanet", n_heads=2, n_v_heads=4, allow_neg_eigval=False),
+        "attn": AttentionConfig(),
+        "swa": AttentionConfig(window=5),
+        "gqa": AttentionConfig(n_kv_heads=2, rope=False),
+        "gdn": GatedDeltaNetConfig(norm_placement="pre", backend="torch"),
+        "gva": GatedDeltaNetConfig(n_heads=2, n_v_heads=4, allow_neg_eigval=False),
     }
+    used = {name: m for name, m in mixers.items() if name in pattern}  # every declared mixer must be used
     return ModelConfig(
         vocab_size=VOCAB, d_model=64, n_layers=len(pattern), n_heads=4, mlp_hidden=128,
-        mixers=mixers, pattern=pattern, init_std=0.1, **mixer_overrides,
+        mixers=used, pattern=pattern, init_std=0.1, **mixer_overrides,
     )  # fmt: skip
 
 

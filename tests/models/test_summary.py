@@ -7,17 +7,16 @@ import subprocess
 import sys
 
 from models import build_model, load_model_config, save_pretrained
-from models.config import MixerConfig
-from models.mixers import mixer_flops_per_token
+from models.mixers import AttentionConfig, mixer_flops_per_token
 from models.summary import summarize
 
 
 def test_attention_flops_by_hand() -> None:
-    m = MixerConfig(type="attention", n_heads=4, n_kv_heads=2, head_dim=16, window=None)
+    m = AttentionConfig(n_heads=4, n_kv_heads=2, head_dim=16, window=None)
     d, T = 64, 100
     projections = 64 * 64 * 2 + 64 * 32 * 2  # q, o: d x H*Dh; k, v: d x G*Dh
     assert mixer_flops_per_token(m, d, T) == 6 * projections + 12 * 4 * 16 * T
-    windowed = MixerConfig(type="attention", n_heads=4, n_kv_heads=2, head_dim=16, window=10)
+    windowed = AttentionConfig(n_heads=4, n_kv_heads=2, head_dim=16, window=10)
     assert mixer_flops_per_token(windowed, d, T) == 6 * projections + 12 * 4 * 16 * 10
 
 

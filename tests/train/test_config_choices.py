@@ -16,8 +16,9 @@ from eval.config import CorpusType, ScoreConfig, ScoreDtype
 from eval.config import register_configs as register_eval_configs
 from models import build_model, load_model_config, load_pretrained_config, save_pretrained
 from models.choices import Choice
-from models.config import CONF_DIR, GdnBackend, MixerConfig, MixerType, ModelConfig, NormPlacement
+from models.config import CONF_DIR, ModelConfig
 from models.errors import UserError
+from models.mixers.base import GdnBackend, NormPlacement
 from models.ops.gated_delta_rule import BACKENDS
 from train.config import LoggerName, Precision, TrainConfig, TrainDevice, WandbMode, register_configs
 from train.data.config import ShardDtype, SourceConfig, SourceType, TokenizerKind
@@ -25,7 +26,7 @@ from train.recipe import ScheduleName
 
 register_configs()
 register_eval_configs()
-CHOICES = [MixerType, NormPlacement, GdnBackend, Precision, TrainDevice, LoggerName, WandbMode, ScheduleName,
+CHOICES = [NormPlacement, GdnBackend, Precision, TrainDevice, LoggerName, WandbMode, ScheduleName,
            SourceType, TokenizerKind, ShardDtype, CorpusType, ScoreDtype]  # fmt: skip
 ROOT = Path(__file__).parents[2]
 
@@ -86,8 +87,8 @@ def test_a_typo_fails_at_compose_time_listing_the_values(tmp_path, entry, overri
 
 
 def test_configs_built_in_python_are_checked_too() -> None:
-    with pytest.raises(UserError, match="is not a mixer type"):
-        ModelConfig(mixers={"m": MixerConfig(type="mamba")}, pattern=["m"], n_layers=1)
+    with pytest.raises(UserError, match="type='mamba' is not a mixer kind; did you mean 'mamba2'"):
+        ModelConfig(mixers={"m": {"type": "mamba"}}, pattern=["m"], n_layers=1)
     with pytest.raises(UserError, match="norm_placement='middle'"):
         dataclasses.replace(load_model_config("tiny_hybrid"), norm_placement="middle")
     with pytest.raises(UserError, match="has type 'nope'"):

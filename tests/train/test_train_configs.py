@@ -13,6 +13,7 @@ from train_helpers import DEMO_CAPS, TINY
 
 from models import build_model
 from models.config import CONF_DIR
+from models.errors import UserError
 from train.config import TrainConfig, register_configs
 from train.distributed import World
 from train.recipe import lr_multiplier
@@ -54,6 +55,49 @@ def test_experiment_recipe_matches_the_documented_1b_setup() -> None:
 def test_typos_fail_at_compose_time() -> None:
     with pytest.raises(Exception, match="trainer.sequence_len"):
         compose_train(["trainer.sequence_len=5"])
+
+
+@pytest.mark.parametrize(("model", "mixers"), [("tiny_transformer", {"attn"}), ("tiny_hybrid", {"gdn", "attn"}),
+                                               ("tiny_rnn", {"gdn"})])  # fmt: skip
+def test_probe_mqar_tunes_the_gdn_decay_only_where_the_model_has_gdn(model: str, mixers: set[str]) -> None:
+    cfg = compose_train(["experiment=probe_mqar", f"model={model}"]).model
+    assert cfg.mixers.keys() == mixers  # no phantom mixer
+    assert [m.a_log_max for m in cfg.mixers.values() if m.type == "gated_deltanet"] == [0.01] * (
+        "gdn" in mixers
+    )
+
+
+def test_a_field_foreign_to_the_mixer_kind_fails_before_anything_runs() -> None:
+    with pytest.raises(UserError, match="mixer 'attn': attention has no field 'conv_size'") as error:
+        compose_train(["model=tiny_transformer", "model.mixers.attn.conv_size=8"])
+    assert "\n" not in str(error.value)
+
+
+def test_the_cli_reports_a_foreign_mixer_field_in_one_error_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "train", "model=tiny_transformer", "model.mixers.attn.conv_size=8", "debug=default",
+         f"hydra.run.dir={tmp_path / 'run'}", f"data.path={tmp_path / 'data'}"],
+        capture_output=True, text=True, cwd=CONF_DIR.parent,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: mixer 'attn'"), (
+        done.stderr
+    )
+    assert "conv_size" in lines[0] and not (tmp_path / "data").exists()
+
+
+def test_the_cli_adds_a_mixer_from_its_kinds_file() -> None:
+    added = ["+model/mixer@model.mixers.attn=attention", "model.mixers.attn.norm_placement=post"]
+    cfg = compose_train(["model=tiny_mamba2", "model.pattern=[mamba2,mamba2,mamba2,attn]", *added]).model
+    assert [(m.type, m.norm_placement) for m in cfg.layer_mixers()] == [("mamba2", "pre")] * 3 + [
+        ("attention", "post")
+    ]
+
+
+@pytest.mark.parametrize("kind", options("model/mixer"))
+def test_every_mixer_kind_file_adds_that_kind(kind: str) -> None:
+    added = ["model.pattern=[gdn,gdn,gdn,new]", f"+model/mixer@model.mixers.new={kind}"]
+    assert compose_train(["model=tiny_hybrid", "~model.mixers.attn", *added]).model.mixers["new"].type == kind
 
 
 @pytest.mark.slow
