@@ -3,6 +3,7 @@ scores 100%); zoo and local HF models run through every probe; too-long settings
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -14,10 +15,11 @@ from tokenizers import Tokenizer
 from transformers import Olmo3Config, Olmo3ForCausalLM, OlmoHybridConfig, OlmoHybridForCausalLM
 
 from eval.probes import COLUMNS, SCORED, probe_module
-from eval.probes.filler import FillerPool, prose_sentences
+from eval.probes.filler import DEFAULT_FILLER, FillerPool, filler_texts, prose_sentences
 from eval.probes.run import plan, run_probes
 from eval.probes.scored import _CACHE, DISTANCES, build_examples, evaluate_scored
 from eval.score import LoadedModel, load_model
+from train.data.demo_corpus import PYPI_KINDS
 
 CPU = torch.device("cpu")
 BRACKETS = {"(": ")", "[": "]", "{": "}", "<section>": "</section>", "\\begin{itemize}": "\\end{itemize}"}
@@ -275,3 +277,17 @@ def test_probe_configs_compose_into_their_settings(name: str) -> None:
         assert (
             settings.prefix_token == "BOS" and settings.n_examples >= 100 and settings.distances == DISTANCES
         )
+        assert settings.filler == DEFAULT_FILLER
+
+
+# sha256 of the default filler's kept sentences, one per line (docutils 0.21.2's prose)
+DEFAULT_FILLER_SHA256 = "5bc891579bcf98dc1fa94bd27352b0c14c813be8838bb3c4b3ef4d39e16996cf"
+
+
+def test_the_default_filler_is_the_same_pinned_prose_on_every_machine() -> None:
+    """Not the interpreter's pydoc topics (they change with the Python version): a pinned sdist's prose."""
+    assert DEFAULT_FILLER in PYPI_KINDS
+    assert all(probe_module(name).Settings().filler == DEFAULT_FILLER for name in SCORED)
+    sentences = prose_sentences(filler_texts(DEFAULT_FILLER), banned=set())
+    assert len(sentences) > 2000
+    assert hashlib.sha256("\n".join(sentences).encode()).hexdigest() == DEFAULT_FILLER_SHA256
