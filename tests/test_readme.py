@@ -171,7 +171,9 @@ def test_readme_layout_lists_every_top_level_directory_and_only_paths_that_exist
 
 # --- one documented command per app, run for real ---------------------------------------------------
 
-TINY_DATA = [f"data.sources.{s}.max_bytes=60000" for s in ("prose", "books", "python", "html", "latex")]
+# ~120 kB of each domain, half the (few) documents held out, so every domain has validation text
+TINY_DATA = [f"data.sources.{s}.max_bytes=120000" for s in ("prose", "books", "python", "html", "latex")]
+TINY_DATA.append("data.validation_fraction=0.5")
 TINY_CORPUS = ["corpus.max_docs_per_domain=2", "corpus.max_chars_per_doc=3000", "score.window=64",
                "report.n_boot=20", "progress=false"]  # fmt: skip
 TINY_PROBES = [f"probes.{p}.{k}" for p in ("pronoun", "entity", "closure", "copy") for k in ("n_examples=2", "distances=[32]")]  # fmt: skip
