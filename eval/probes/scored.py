@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 
 from eval.annotate import tokenizer_hash
 from eval.probes import COLUMNS
-from eval.probes.filler import FillerPool, filler_texts, prose_sentences
+from eval.probes.filler import DEFAULT_FILLER, FillerPool, filler_texts, prose_sentences
 from eval.probes.render import Example, Template, render, separator_id
 from eval.probes.scoring import candidate_logprobs, context_limit, longest_input
 from eval.score import LoadedModel
@@ -39,7 +39,7 @@ class ScoredSettings:
     distances: list[int] = field(default_factory=lambda: list(DISTANCES))  # filler tokens
     n_examples: int = 100  # per distance
     seed: int = 0
-    filler: str = "pydoc_topics"  # demo source, prepared dataset dir, or .txt/.jsonl/.parquet files
+    filler: str = DEFAULT_FILLER  # demo source, prepared dataset dir, or .txt/.jsonl/.parquet files
     filler_split: str = "validation"  # a prepared dataset's held-out split
     filler_domains: list[str] | None = None  # only these domains of a prepared dataset (null: all)
     batch_size: int = 8  # sequences per forward

@@ -11,31 +11,67 @@ import torch
 from eval_helpers import DOMAINS, EOS, TEXTS, run_eval
 
 from eval.annotate import load_tokenizer
-from eval.filters import Filters
 from eval.inloop import FilteredLoss
-from eval.score import load_model, token_losses
-from eval.table import scoring_table
+from eval.score import load_model
+from models import load_pretrained
 
 FILTERS = ["all", "content", "content & no_copy", "close_bracket", "copy1"]
+# filters a test can mask by hand from token ids and domains alone (no tagger)
+HAND_FILTERS = ["all", "copy1", "no_copy", "domain_python", "copy2 & domain_prose"]
+
+
+def repeats_in_context(ids: list[int], context_start: int, p: int, n: int) -> bool:
+    """Whether the n-gram ending at p occurred earlier among the document tokens ids[context_start:p]."""
+    if p - n + 1 < context_start:
+        return False
+    gram = ids[p - n + 1 : p + 1]
+    return any(ids[j - n + 1 : j + 1] == gram for j in range(context_start + n - 1, p))
+
+
+def hand_scored_targets(model, tokenizer, window: int, stride: int) -> list[dict]:
+    """Per target: its loss from a plain forward of exactly the context it is scored with, and
+    its hand-computed filters. A document is `[EOS] + ids`; target p is scored in window 0 when
+    p < window, else in the window starting at k * stride that ends just after p's stride slot."""
+    eos = tokenizer.token_to_id(EOS)
+    rows = []
+    for text, domain in zip(TEXTS, DOMAINS, strict=True):
+        ids = tokenizer.encode(text).ids
+        sequence = [eos, *ids]
+        for p in range(len(ids)):
+            start = 0 if p < window else ((p - window) // stride + 1) * stride
+            context = torch.tensor([sequence[start : p + 1]])
+            with torch.no_grad():
+                logits = model(context)[0, -1]
+            loss = torch.nn.functional.cross_entropy(logits, torch.tensor(ids[p])).item()
+            seen_from = max(start - 1, 0)  # document position of the first document token in context
+            copy1, copy2 = (repeats_in_context(ids, seen_from, p, n) for n in (1, 2))
+            rows.append({"loss": loss, "all": True, "copy1": copy1, "no_copy": not copy1,
+                         "domain_python": domain == "python", "copy2 & domain_prose": copy2 and domain == "prose"})  # fmt: skip
+    return rows
 
 
 def test_filtered_loss_matches_the_scoring_table(tiny_models, tokenizer_file) -> None:
-    val = FilteredLoss.from_texts(TEXTS, tokenizer_file, DOMAINS, filters=FILTERS, window=32, batch_size=3)
-    model = load_model(tiny_models["transformer"], torch.device("cpu"), torch.float32)
-    lm = model.forward
+    """FilteredLoss against an independent computation: one plain forward per target over the
+    context the documented windows give it, and filter masks computed by hand."""
+    window, stride = 32, 16
+    filters = list(dict.fromkeys(FILTERS + HAND_FILTERS))
+    val = FilteredLoss.from_texts(
+        TEXTS, tokenizer_file, DOMAINS, filters=filters, window=window, batch_size=3
+    )
+    lm = load_model(tiny_models["transformer"], torch.device("cpu"), torch.float32).forward
     lm.train()
     metrics = val(lm)
     assert lm.training  # mode restored
-    assert list(metrics) == [f"val/loss/{name.replace(' ', '')}" for name in FILTERS]
+    assert list(metrics) == [f"val/loss/{name.replace(' ', '')}" for name in filters]
 
-    tokenizer = load_tokenizer(tokenizer_file)
-    table, windows = scoring_table(TEXTS, tokenizer, DOMAINS, 32, None, tokenizer.token_to_id(EOS))
-    assert windows.stride == 16 and (table["context_start"] > 0).any()
-    losses = token_losses(lm, windows, table.token_id.to_numpy(), 4, torch.device("cpu"))
-    for name, key in zip(FILTERS, metrics):
-        mask = Filters().mask(name, table)
-        assert val.masks[name].sum() == mask.sum() > 0, name
-        assert np.isclose(metrics[key], losses[mask].mean(), atol=1e-5), name
+    model = load_pretrained(tiny_models["transformer"]).eval()
+    targets = pd.DataFrame(hand_scored_targets(model, load_tokenizer(tokenizer_file), window, stride))
+    assert len(targets) > window * 2  # some documents need later, strided windows
+    for name in HAND_FILTERS:
+        mask = targets[name].to_numpy(bool)
+        assert int(val.masks[name].sum()) == int(mask.sum()) > 0, name
+        expected = targets.loss[mask].mean()
+        assert np.isclose(metrics[f"val/loss/{name.replace(' ', '')}"], expected, rtol=1e-5), name
 
 
 @pytest.mark.slow

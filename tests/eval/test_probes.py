@@ -3,6 +3,7 @@ scores 100%); zoo and local HF models run through every probe; too-long settings
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -14,10 +15,11 @@ from tokenizers import Tokenizer
 from transformers import Olmo3Config, Olmo3ForCausalLM, OlmoHybridConfig, OlmoHybridForCausalLM
 
 from eval.probes import COLUMNS, SCORED, probe_module
-from eval.probes.filler import FillerPool, prose_sentences
+from eval.probes.filler import DEFAULT_FILLER, FillerPool, filler_texts, prose_sentences
 from eval.probes.run import plan, run_probes
 from eval.probes.scored import _CACHE, DISTANCES, build_examples, evaluate_scored
 from eval.score import LoadedModel, load_model
+from train.data.demo_corpus import PYPI_KINDS
 
 CPU = torch.device("cpu")
 BRACKETS = {"(": ")", "[": "]", "{": "}", "<section>": "</section>", "\\begin{itemize}": "\\end{itemize}"}
@@ -170,21 +172,25 @@ def test_an_oracle_scores_every_example_right(name: str, tokenizer) -> None:
     assert (frame["target_loss"] < 1e-3).all() and (frame["prediction"] == frame["answer"]).all()
 
 
-def briefly_trained(path, tokenizer: Tokenizer, steps: int = 5):
-    """The tiny zoo model at `path`, trained `steps` AdamW steps on probe-like text, saved in place."""
+def briefly_trained(path, tokenizer: Tokenizer, steps: int = 5) -> tuple[Path, float, float]:
+    """The tiny zoo model at `path`, trained `steps` AdamW steps on probe-like text and saved in place;
+    with its loss on that text before and after."""
     from models import load_pretrained, save_pretrained
 
     model = load_pretrained(path).train()
     text = "Anna works as a doctor, and she lives by the sea. The code words are: maple, harbor. " * 8
     ids = torch.tensor([tokenizer.encode(text).ids[:128]])
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(steps):
+    losses = []
+    for _ in range(steps + 1):
         loss = torch.nn.functional.cross_entropy(model(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten())
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+        losses.append(loss.item())
+        if len(losses) <= steps:
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
     save_pretrained(model, str(path))
-    return path
+    return path, losses[0], losses[-1]
 
 
 def check_frame(frame, probes: dict, models: list[str]) -> None:
@@ -198,20 +204,22 @@ def check_frame(frame, probes: dict, models: list[str]) -> None:
 
 
 def test_a_briefly_trained_zoo_model_runs_every_scored_probe(tmp_path, tiny_models, tokenizer) -> None:
-    path = briefly_trained(shutil.copytree(tiny_models["hybrid"], tmp_path / "hybrid"), tokenizer)
-    probes = {name: dict(SMALL) for name in SCORED}
-    results = run_probes(
-        plan(probes),
-        ["hybrid", "transformer"],
-        [path, tiny_models["transformer"]],
-        tokenizer,
-        CPU,
-        torch.float32,
-        n_boot=50,
+    """The trained weights, not the untrained copy's, are what every probe scores."""
+    path, before, after = briefly_trained(
+        shutil.copytree(tiny_models["hybrid"], tmp_path / "hybrid"), tokenizer
     )
-    check_frame(results.frame, probes, ["hybrid", "transformer"])
-    assert len(results.stats) == 2 * 4 * 2 and set(results.stats["n"]) == {6}
-    assert len(results.differences) == 4 * 2 and not results.notes
+    assert after < before - 1.0  # five steps on one repeated text: it learned that text
+    probes = {name: dict(SMALL) for name in SCORED}
+    names = ["hybrid", "untrained", "transformer"]
+    paths = [path, tiny_models["hybrid"], tiny_models["transformer"]]
+    results = run_probes(plan(probes), names, paths, tokenizer, CPU, torch.float32, n_boot=50)
+    check_frame(results.frame, probes, names)
+    assert len(results.stats) == 3 * 4 * 2 and set(results.stats["n"]) == {6}
+    assert len(results.differences) == 3 * 4 * 2 and not results.notes
+    for probe in SCORED:
+        rows = results.frame[results.frame["probe"] == probe]
+        trained, untrained = (rows[rows["model"] == m]["margin"].to_numpy() for m in ("hybrid", "untrained"))
+        assert not np.allclose(trained, untrained, atol=1e-3), probe
 
 
 @pytest.mark.slow
@@ -269,3 +277,17 @@ def test_probe_configs_compose_into_their_settings(name: str) -> None:
         assert (
             settings.prefix_token == "BOS" and settings.n_examples >= 100 and settings.distances == DISTANCES
         )
+        assert settings.filler == DEFAULT_FILLER
+
+
+# sha256 of the default filler's kept sentences, one per line (docutils 0.21.2's prose)
+DEFAULT_FILLER_SHA256 = "5bc891579bcf98dc1fa94bd27352b0c14c813be8838bb3c4b3ef4d39e16996cf"
+
+
+def test_the_default_filler_is_the_same_pinned_prose_on_every_machine() -> None:
+    """Not the interpreter's pydoc topics (they change with the Python version): a pinned sdist's prose."""
+    assert DEFAULT_FILLER in PYPI_KINDS
+    assert all(probe_module(name).Settings().filler == DEFAULT_FILLER for name in SCORED)
+    sentences = prose_sentences(filler_texts(DEFAULT_FILLER), banned=set())
+    assert len(sentences) > 2000
+    assert hashlib.sha256("\n".join(sentences).encode()).hexdigest() == DEFAULT_FILLER_SHA256

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from prep_helpers import prepare
+from train_helpers import DEMO_CAPS, TINY
 
-from models import load_model_config
+from models.config import CONF_DIR
+from train.config import register_configs
 from train.data.loader import (
     TokenSequences,
     TrainBatches,
@@ -16,6 +22,8 @@ from train.data.loader import (
     validation_batches,
 )
 from train.data.sampler import BLOCK, apportion
+from train.distributed import World
+from train.trainer import Trainer
 
 SEQ_LEN = 16
 
@@ -51,13 +59,33 @@ def test_sequences_pack_documents_and_shift(dataset):
         assert not (flat[start : end - 1] == eos).any()  # EOS only ever ends a segment
 
 
-def test_same_batches_for_every_model_config(dataset):
-    """The loader never sees the model: two architectures with their own vocab get the same batches."""
-    runs = []
-    for name in ("tiny_transformer", "tiny_hybrid"):
-        check_tokenizer_compatible(dataset.manifest, load_model_config(name).vocab_size)
-        runs.append(batches(TrainBatches(dataset, 8, seed=7), range(20)))
-    assert_same(*runs)
+def batches_fed_by_the_trainer(run_dir: Path, data_dir: Path, model: str, steps: int) -> list[tuple]:
+    """(input_ids, labels) of every forward `train.Trainer` runs in its first `steps` steps with `model`."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"output_dir={run_dir}", f"data.path={data_dir}", *DEMO_CAPS, *TINY,
+                                          f"model={model}", "trainer.max_steps=4"])  # fmt: skip
+    trainer = Trainer(OmegaConf.to_object(cfg), World(0, 1, 0, torch.device("cpu")))
+    fed = []
+    trainer.model.register_forward_pre_hook(
+        lambda _, args, kwargs: fed.append((args[0].clone(), kwargs["labels"].clone())), with_kwargs=True
+    )
+    for _ in range(steps):
+        trainer.train_step()
+    trainer.logger.close()
+    return fed
+
+
+def test_same_batches_for_every_model_config(tmp_path, demo_data) -> None:
+    """What each architecture's trainer actually feeds its model is the same, forward by forward."""
+    register_configs()
+    fed = {m: batches_fed_by_the_trainer(tmp_path / m, demo_data, m, steps=2) for m in ("tiny_transformer", "tiny_hybrid", "tiny_rnn")}  # fmt: skip
+    reference = fed.pop("tiny_transformer")
+    assert len(reference) == 2 * 1024 // (64 * 4)  # 2 steps of 1024 tokens in micro-batches of 4 x 64
+    assert len({tuple(ids.flatten().tolist()) for ids, _ in reference}) == len(reference)  # data moves on
+    for model, forwards in fed.items():
+        assert len(forwards) == len(reference), model
+        for (ids, labels), (ref_ids, ref_labels) in zip(forwards, reference, strict=True):
+            assert torch.equal(ids, ref_ids) and torch.equal(labels, ref_labels), model
 
 
 def test_world_sizes_slice_the_same_global_batch(dataset):
