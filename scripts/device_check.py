@@ -19,6 +19,7 @@ import datetime
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +60,8 @@ def device_header(command: str) -> dict:
     name = torch.cuda.get_device_name()
     peak = gpu_peak_flops(name)
     try:
-        from importlib.metadata import version
-
-        fla = version("fla-core")
-    except Exception:
+        fla = metadata.version("fla-core")
+    except metadata.PackageNotFoundError:
         fla = "missing"
     return {"device": name, "torch": torch.__version__, "cuda": torch.version.cuda, "fla": fla,
             "peak_tflops": None if peak is None else peak / 1e12, "command": command,

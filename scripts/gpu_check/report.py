@@ -51,11 +51,12 @@ class Report:
 
     def markdown(self) -> str:
         h = self.header
+        peak = "unknown (no MFU)" if h["peak_tflops"] is None else f"{h['peak_tflops']:.0f} TFLOP/s"
         lines = [
             "# hybridzoo device check",
             "",
             f"{h['device']}; torch {h['torch']}, CUDA {h['cuda']}, fla-core {h['fla']}; "
-            f"bf16 peak {h['peak_tflops']} TFLOP/s; `{h['command']}` ({h['started']})",
+            f"bf16 peak {peak}; `{h['command']}` ({h['started']})",
             "",
         ]
         summary = [

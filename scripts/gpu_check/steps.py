@@ -19,6 +19,7 @@ FULL_BUDGET_S, QUICK_BUDGET_S = 480, 240
 BENCH_MODELS = ("transformer_swa_1b", "hybrid_1b", "rnn_1b")
 # The test files that hold `@pytest.mark.gpu` tests (tests/eval needs spaCy, which the image lacks).
 GPU_TEST_PATHS = ("tests/models", "tests/train/test_trainer.py")
+HERE = "scripts.gpu_check"  # the step modules, run as `python -m scripts.gpu_check.<step>`
 PROJECT = ("models", "models.ops", "models.packing", "train.config", "train.trainer", "train.metrics")
 
 
@@ -38,9 +39,9 @@ class Step:
     probe: list[str] | None = field(default=None)
 
 
-def _module(name: str, *extra: str) -> Callable[[Path], list[str]]:
-    """`python -m scripts.gpu_check.<name> --json OUT ...extra`."""
-    return lambda out: [sys.executable, "-m", f"scripts.gpu_check.{name}", "--json", str(out), *extra]
+def _module(name: str) -> Callable[[Path], list[str]]:
+    """`python -m scripts.gpu_check.<name> --json OUT`."""
+    return lambda out: [sys.executable, "-m", f"{HERE}.{name}", "--json", str(out)]
 
 
 def _bench(model: str) -> Callable[[Path], list[str]]:
@@ -50,7 +51,7 @@ def _bench(model: str) -> Callable[[Path], list[str]]:
     ]  # fmt: skip
 
 
-def _compose(model: str) -> list[str]:
+def _compose(model: str, data: str) -> list[str]:
     """Hydra composition of a training run's config, nothing run: checks hydra, omegaconf and conf/."""
     return [
         sys.executable,
@@ -59,29 +60,29 @@ def _compose(model: str) -> list[str]:
         "--cfg",
         "job",
         f"model={model}",
-        "data=demo",
+        f"data={data}",
         "trainer.device=cuda",
     ]
 
 
 STEPS = (
     Step("pytest_gpu", 75, True, "pytest -m gpu on " + " ".join(GPU_TEST_PATHS), _module("pytest_gpu"),
-         imports=(*PROJECT, "pytest", "pytest_timeout"), gpu_only=("fla",),
+         imports=(*PROJECT, f"{HERE}.pytest_gpu", "pytest_timeout"), gpu_only=("fla",),
          probe=[sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gpu", "-p", "no:cacheprovider",
                 *GPU_TEST_PATHS]),
     Step("ops_agreement", 35, True,
          "fla vs torch: gated_delta_rule, simple_gla, gla; outputs, states, grads; dense+packed; fp32+bf16",
-         _module("ops_agreement"), gpu_only=("fla",)),
+         _module("ops_agreement"), imports=(*PROJECT, f"{HERE}.ops_agreement"), gpu_only=("fla",)),
     Step("flex_vs_sdpa", 30, True, "flex_attention block masks vs SDPA boolean masks, packed documents",
-         _module("flex_vs_sdpa")),
+         _module("flex_vs_sdpa"), imports=(*PROJECT, f"{HERE}.flex_vs_sdpa")),
     Step("first_step_loss_1b", 95, True, "1B models: CUDA bf16 loss vs CPU fp32 loss, same weights and batch",
-         _module("first_step_loss"), gpu_only=("fla",)),
+         _module("first_step_loss"), imports=(*PROJECT, f"{HERE}.first_step_loss"), gpu_only=("fla",)),
     Step("tiny_training", 80, False, "every tiny model: 50 bf16 compiled steps on the demo corpus, loss falls",
-         _module("tiny_training"), imports=(*PROJECT, "hydra", "omegaconf", "train.prepare"), gpu_only=("fla",),
-         probe=_compose("tiny_hybrid")),
+         _module("tiny_training"), imports=(*PROJECT, f"{HERE}.tiny_training", "train.prepare"), gpu_only=("fla",),
+         probe=_compose("tiny_hybrid", "demo")),
     *(Step(f"bench_{m}", 55, False, f"scripts/bench_throughput.py {m}, seq 4096, steps 4-8 after warm-up",
            _bench(m), imports=(*PROJECT, "hydra", "omegaconf", "tokenizers"), gpu_only=("fla",),
-           probe=_compose(m)) for m in BENCH_MODELS),
+           probe=_compose(m, "olmo_tokens_example")) for m in BENCH_MODELS),
 )  # fmt: skip
 
 

@@ -129,3 +129,26 @@ def test_ops_agreement_compares_outputs_states_and_gradients(op: str) -> None:
 
     row = compare(op, packed=True, dtype=torch.float32, device="cpu", candidate="torch_recurrent")
     assert row["ok"] and max(row["output"], row["state"], row["grad (scaled)"]) < 1e-4, row
+
+
+@pytest.mark.slow
+def test_tiny_training_prepares_trains_side_by_side_and_reads_the_losses(tmp_path: Path) -> None:
+    """The step's path on a CPU (fp32, eager, 3 steps, two models at once): both runs' first and
+    last losses are read back, and `ok` is the loss-fall rule on them."""
+    from scripts.gpu_check.tiny_training import MIN_DROP, train_all
+
+    rows = train_all(["tiny_transformer", "tiny_rnn"], tmp_path, "cpu", "fp32", compile=False, steps=3)
+    assert [r["model"] for r in rows] == ["tiny_transformer", "tiny_rnn"]
+    for row in rows:
+        assert row["error"] == "" and row["loss step 1"] > 0 and row["loss at the end"] > 0, row
+        assert row["ok"] == (row["loss at the end"] < row["loss step 1"] - MIN_DROP)
+
+
+@pytest.mark.slow
+def test_first_step_loss_row_agrees_on_a_cpu() -> None:
+    """CPU fp32 vs CPU bf16 autocast of the tiny transformer (the GDN torch path has no CPU bf16
+    triangular solve, so the recurrent models are compared on the GPU only)."""
+    from scripts.gpu_check.first_step_loss import compare
+
+    row = compare("tiny_transformer", device="cpu")
+    assert row["ok"] and 0 < row["rel diff"] < 1e-2 and row["cpu fp32"] > 5, row
