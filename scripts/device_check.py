@@ -73,7 +73,7 @@ def device_run(steps, wheels: Path, out: Path, work: Path, budget_s: float, comm
     start = time.monotonic()
     site = work / "site"
     install_wheels(wheels, site)
-    sys.path.insert(0, str(site))  # fla-core's version for the header
+    sys.path.insert(0, str(site))  # omegaconf (train.metrics) and fla-core's version for the header
     report = Report(out, device_header(command))
     env = device_env(site, ROOT, wheels / "sdists")
     for step in steps:

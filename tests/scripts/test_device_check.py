@@ -152,3 +152,18 @@ def test_first_step_loss_row_agrees_on_a_cpu() -> None:
 
     row = compare("tiny_transformer", device="cpu")
     assert row["ok"] and 0 < row["rel diff"] < 1e-2 and row["cpu fp32"] > 5, row
+
+
+def test_device_run_keeps_the_whole_run_within_its_budget(tmp_path: Path, monkeypatch) -> None:
+    """A step is cut at what is left of the run's budget, not only at its own limit."""
+    import scripts.device_check as device_check_module
+
+    monkeypatch.setattr(device_check_module, "device_header", lambda command: {
+        "device": "cpu", "torch": "t", "cuda": None, "fla": "f", "peak_tflops": None, "command": command,
+        "started": "s"})  # fmt: skip
+    steps = [_step("good", WRITE.format(True)), _step("slow", "import time; time.sleep(60)")]
+    (tmp_path / "whl").mkdir()
+    ok = device_check_module.device_run(steps, tmp_path / "whl", tmp_path / "out", tmp_path, 1.0, "c")
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert not ok and [s["status"] for s in saved["steps"]] == ["passed", "timeout"]
+    assert saved["steps"][1]["seconds"] < saved["steps"][1]["limit_s"]
