@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+"$PYTHON" -c "import train.data.demo_corpus" 2>/dev/null || {
+    echo "error: $PYTHON cannot import the project; run \`make setup\` first (or set PYTHON)." >&2; exit 1; }
 OUT=.whl
 LIMIT_MIB=60
 # The image lacks hydra-core, omegaconf (and antlr4, theirs), fla-core and pytest's own packages;
