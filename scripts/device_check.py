@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))  # run as a file: the project and scripts.gpu_chec
 from models.errors import UserError, exit_on_user_error  # noqa: E402
 from scripts.gpu_check.image import device_env, guarded_env, install_wheels  # noqa: E402
 from scripts.gpu_check.report import Report  # noqa: E402
-from scripts.gpu_check.runner import dry_run_step, run_step  # noqa: E402
+from scripts.gpu_check.runner import dry_run_problems, run_step  # noqa: E402
 from scripts.gpu_check.steps import FULL_BUDGET_S, QUICK_BUDGET_S, select  # noqa: E402
 
 
@@ -38,15 +38,13 @@ def dry_run(steps, wheels: Path, work: Path) -> bool:
     installed = install_wheels(wheels, site)
     print(f"{len(installed)} wheels from {wheels} unpacked; simulated image: scripts/gpu_check/image.py")
     env = guarded_env(site, ROOT, wheels / "sdists", work)
-    ok, seen = True, {}
+    problems = dry_run_problems(steps, env, site)
     for step in steps:
-        problems = dry_run_step(step, env, site, seen)
-        ok = ok and not problems
-        print(f"{'ok  ' if not problems else 'FAIL'} {step.name:<28} {step.limit_s:>4} s  {step.what}")
-        for problem in problems:
+        print(f"{'FAIL' if problems[step.name] else 'ok  '} {step.name:<28} {step.limit_s:>4} s  {step.what}")
+        for problem in problems[step.name]:
             print(f"       missing: {problem}")
     print(f"time limits add up to {sum(s.limit_s for s in steps)} s")
-    return ok
+    return not any(problems.values())
 
 
 def device_header(command: str) -> dict:

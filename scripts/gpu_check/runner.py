@@ -57,22 +57,30 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def dry_run_step(
-    step: Step, env: dict[str, str], site: Path, seen: dict[tuple[str, ...], str | None]
-) -> list[str]:
-    """What `step` would lack on the device: modules that do not import on the simulated image plus
-    `.whl/`, GPU-only packages `.whl/` lacks, or a failing probe (pytest collection, Hydra composition).
-    `seen` caches each command's problem across steps, as most steps share their imports."""
-    problems = [
-        f"{name} is not in .whl/" for name in step.gpu_only if PathFinder.find_spec(name, [str(site)]) is None
-    ]
-    code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
-    for command in ([sys.executable, "-c", code, *step.imports], step.probe):
-        if command and tuple(command) not in seen:
-            done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-            seen[tuple(command)] = None if done.returncode == 0 else _last_line(done.stdout + done.stderr)
-        if command and seen[tuple(command)]:
-            problems.append(seen[tuple(command)])
+def dry_run_problems(steps: list[Step], env: dict[str, str], site: Path) -> dict[str, list[str]]:
+    """What each step would lack on the device: GPU-only packages `.whl/` lacks, modules that do not
+    import on the simulated image plus `.whl/`, a training config that does not compose, or a failing
+    probe (pytest's collection). All imports and compositions run in one `dry_probe` process."""
+    spec = {"imports": sorted({m for s in steps for m in s.imports}),
+            "composes": [list(s.compose) for s in steps if s.compose]}  # fmt: skip
+    probe = [sys.executable, "-m", "scripts.gpu_check.dry_probe", json.dumps(spec)]
+    done = subprocess.run(probe, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {s.name: [f"dry_probe failed: {_last_line(done.stderr)}"] for s in steps}
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    problems = {}
+    for step in steps:
+        lacking = [
+            f"{m} is not in .whl/" for m in step.gpu_only if PathFinder.find_spec(m, [str(site)]) is None
+        ]
+        lacking += dict.fromkeys(e for m in step.imports if (e := found["imports"][m]))  # each error once
+        if step.compose and (error := found["composes"][" ".join(step.compose)]):
+            lacking.append(f"python -m train {' '.join(step.compose)}: {error}")
+        if step.probe:
+            run = subprocess.run(step.probe, env=env, cwd=ROOT, capture_output=True, text=True)
+            if run.returncode != 0:
+                lacking.append(f"{' '.join(step.probe[1:4])}: {_last_line(run.stdout + run.stderr)}")
+        problems[step.name] = lacking
     return problems
 
 

@@ -27,7 +27,8 @@ PROJECT = ("models", "models.ops", "models.packing", "train.config", "train.trai
 class Step:
     """One timed subprocess. `imports` must import from the image plus `.whl/` (the dry run checks it);
     `gpu_only` are top-level packages that need a GPU to import (triton), so the dry run only checks
-    that `.whl/` holds them; `probe` is an extra dry-run command (pytest collection, Hydra composition)."""
+    that `.whl/` holds them; `compose` are the overrides of a training run whose config the dry run
+    composes; `probe` is an extra dry-run command (pytest's collection)."""
 
     name: str
     limit_s: int
@@ -36,6 +37,7 @@ class Step:
     command: Callable[[Path], list[str]]
     imports: tuple[str, ...] = PROJECT
     gpu_only: tuple[str, ...] = ()
+    compose: tuple[str, ...] | None = None
     probe: list[str] | None = field(default=None)
 
 
@@ -49,20 +51,6 @@ def _bench(model: str) -> Callable[[Path], list[str]]:
         sys.executable, "scripts/bench_throughput.py", "--models", model, "--seq-len", "4096",
         "--micro-batch", "2", "--accumulation", "1", "--steps", "8", "--warmup", "3", "--json", str(out),
     ]  # fmt: skip
-
-
-def _compose(model: str, data: str) -> list[str]:
-    """Hydra composition of a training run's config, nothing run: checks hydra, omegaconf and conf/."""
-    return [
-        sys.executable,
-        "-m",
-        "train",
-        "--cfg",
-        "job",
-        f"model={model}",
-        f"data={data}",
-        "trainer.device=cuda",
-    ]
 
 
 STEPS = (
@@ -79,10 +67,10 @@ STEPS = (
          _module("first_step_loss"), imports=(*PROJECT, f"{HERE}.first_step_loss"), gpu_only=("fla",)),
     Step("tiny_training", 80, False, "every tiny model: 50 bf16 compiled steps on the demo corpus, loss falls",
          _module("tiny_training"), imports=(*PROJECT, f"{HERE}.tiny_training", "train.prepare"), gpu_only=("fla",),
-         probe=_compose("tiny_hybrid", "demo")),
+         compose=("model=tiny_hybrid", "data=demo", "trainer.device=cuda")),
     *(Step(f"bench_{m}", 55, False, f"scripts/bench_throughput.py {m}, seq 4096, steps 4-8 after warm-up",
            _bench(m), imports=(*PROJECT, "hydra", "omegaconf", "tokenizers"), gpu_only=("fla",),
-           probe=_compose(m, "olmo_tokens_example")) for m in BENCH_MODELS),
+           compose=(f"model={m}", "data=olmo_tokens_example", "trainer.device=cuda")) for m in BENCH_MODELS),
 )  # fmt: skip
 
 
