@@ -121,7 +121,6 @@ def test_runner_records_every_outcome_and_the_report_keeps_finished_steps(tmp_pa
     assert not list((tmp_path / "out").glob("*.partial"))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("op", ["gated_delta_rule", "simple_gla", "gla"])
 def test_ops_agreement_compares_outputs_states_and_gradients(op: str) -> None:
     """On a CPU the candidate is the token-by-token backend: every figure is tiny and the row agrees."""
@@ -144,7 +143,6 @@ def test_tiny_training_prepares_trains_side_by_side_and_reads_the_losses(tmp_pat
         assert row["ok"] == (row["loss at the end"] < row["loss step 1"] - MIN_DROP)
 
 
-@pytest.mark.slow
 def test_first_step_loss_row_agrees_on_a_cpu() -> None:
     """CPU fp32 vs CPU bf16 autocast of the tiny transformer (the GDN torch path has no CPU bf16
     triangular solve, so the recurrent models are compared on the GPU only)."""
