@@ -5,7 +5,7 @@ The GPU machine reaches no package index. Its image carries a CUDA torch and the
 wheels `scripts/gather_device_wheels.sh` puts into `.whl/`. `install_wheels` unpacks them into a
 temporary folder that goes first on PYTHONPATH, so the image's own torch is never touched.
 
-`guarded_env` simulates the image on a CPU machine: `image_guard/sitecustomize.py` refuses every
+`guarded_env` simulates the image on a CPU machine: `image_guard/sitecustomize.py` hides every
 top-level module that only a site-packages folder holds unless an image package provides it, so a
 step that needs, say, omegaconf passes the dry run only when `.whl/` holds it.
 """
