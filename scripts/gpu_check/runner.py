@@ -73,7 +73,7 @@ def dry_run_problems(steps: list[Step], env: dict[str, str], site: Path) -> dict
         lacking = [
             f"{m} is not in .whl/" for m in step.gpu_only if PathFinder.find_spec(m, [str(site)]) is None
         ]
-        lacking += dict.fromkeys(e for m in step.imports if (e := found["imports"][m]))  # each error once
+        lacking += list(dict.fromkeys(e for m in step.imports if (e := found["imports"][m])))  # each once
         if step.compose and (error := found["composes"][" ".join(step.compose)]):
             lacking.append(f"python -m train {' '.join(step.compose)}: {error}")
         if step.probe:

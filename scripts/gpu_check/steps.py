@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.errors import UserError
@@ -38,7 +38,7 @@ class Step:
     imports: tuple[str, ...] = PROJECT
     gpu_only: tuple[str, ...] = ()
     compose: tuple[str, ...] | None = None
-    probe: list[str] | None = field(default=None)
+    probe: list[str] | None = None
 
 
 def _module(name: str) -> Callable[[Path], list[str]]:
