@@ -1,7 +1,7 @@
 """Training throughput of the real trainer: tokens/s per device, MFU and peak memory, per model.
 
     python scripts/bench_throughput.py [--models transformer_1b hybrid_1b rnn_1b] [--seq-len 4096]
-        [--micro-batch 2] [--accumulation 4] [--steps 30] [--warmup 10] [-- EXTRA_TRAIN_OVERRIDES...]
+        [--micro-batch 2] [--accumulation 4] [--steps 30] [--warmup 10] [--json PATH] [-- EXTRA_TRAIN_OVERRIDES...]
 
 Meant for a GPU (defaults: bf16, per-block torch.compile; add `trainer.activation_checkpointing=true`
 after `--` when memory runs short); `--cpu-smoke` runs the same path with the tiny models on a CPU.
@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--cpu-smoke", action="store_true",
                         help="tiny models, short sequences, fp32, no compile: checks the path on a CPU")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="keep the corpus and runs here (default: a temp dir)")
+    parser.add_argument(
+        "--json", type=Path, help="also write the results here (the device check's step format)"
+    )
     parser.add_argument("overrides", nargs="*", help="extra `python -m train` overrides, after `--`")
     args = parser.parse_args()
     if args.cpu_smoke:
@@ -117,6 +120,18 @@ def main() -> None:
     for r in results:
         print(f"{r['model']:<18} {r['tokens_per_s']:>13,.0f} {r['mfu']:>7.1%} {r['peak_memory_gb']:>8.1f} "
               f"{r['tokens_per_s'] / results[0]['tokens_per_s']:>9.2f}")  # fmt: skip
+    if args.json:
+        write_json(args.json, results)
+
+
+def write_json(path: Path, results: list[dict]) -> None:
+    """`{"passed", "headline", "rows"}` (scripts/gpu_check/result.py's format), temp file then rename."""
+    headline = "; ".join(f"{r['model']} {r['tokens_per_s']:,.0f} tokens/s, MFU {r['mfu']:.1%}, "
+                         f"{r['peak_memory_gb']:.1f} GB" for r in results)  # fmt: skip
+    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in results]
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"passed": True, "headline": headline, "rows": rows}, indent=1))
+    partial.replace(path)
 
 
 if __name__ == "__main__":
