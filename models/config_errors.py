@@ -37,14 +37,21 @@ def closest(value: str, options: Iterable[str], n: int = SHOWN_OPTIONS) -> list[
     return difflib.get_close_matches(str(value), list(options), n=n, cutoff=0.0)
 
 
-def _user_error_in_chain(error: BaseException) -> UserError | None:
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
+def _user_error_in_chain(error: BaseException | None) -> UserError | None:
+    """The `UserError` itself, or the one a Hydra / OmegaConf error wraps (OmegaConf keeps it only
+    as the context); a `UserError` behind any other exception stays that exception's business."""
+    while error is not None:
         if isinstance(error, UserError):
             return error
-        seen.add(id(error))
+        if not isinstance(error, (HydraException, OmegaConfBaseException)):
+            return None
         error = error.__cause__ or error.__context__
     return None
+
+
+def _closest_text(what: str, value: str, options: Iterable[str], prefix: str = "") -> str:
+    close = closest(value, options)
+    return f"; the closest valid {what} are {', '.join(prefix + c for c in close)}" if close else ""
 
 
 def _first_line(error: BaseException) -> str:
@@ -56,12 +63,12 @@ def _user_options(options: Iterable[str]) -> list[str]:
 
 
 def _missing_config(error: MissingConfigException) -> str:
-    """`model=tiny_hybird`: no such file in the group."""
+    """`model=tiny_hybird`: no such config in the group."""
     group, _, name = error.missing_cfg_file.rpartition("/")
     if not group:
         return f"there is no config named {name!r}; {_first_line(error)}."
     options = _user_options(error.options or [])
-    return f"{group}={name} names no config in conf/{group}/; the closest are {', '.join(closest(name, options))}."
+    return f"{group}={name}: there is no such {group} config{_closest_text('ones', name, options)}."
 
 
 def _omegaconf_sentence(error: OmegaConfBaseException) -> str:
@@ -71,12 +78,11 @@ def _omegaconf_sentence(error: OmegaConfBaseException) -> str:
     parent = getattr(error, "parent_node", None)
     if isinstance(error, (ConfigKeyError, ConfigAttributeError)) and isinstance(parent, DictConfig):
         prefix, _, name = str(key).rpartition(".")
-        known = [f"{prefix}.{k}" if prefix else str(k) for k in closest(name, map(str, parent.keys()))]
-        return f"{key} is not a config key; the closest valid keys are {', '.join(known)}."
+        known = _closest_text("keys", name, map(str, parent.keys()), f"{prefix}." if prefix else "")
+        return f"{key} is not a config key{known}."
     child = getattr(error, "child_node", None)
     if isinstance(error, ValidationError) and isinstance(child, EnumNode):
-        valid = closest(value, child.enum_type.__members__)
-        return f"{key}={value} is not a valid value; the closest valid values are {', '.join(valid)}."
+        return f"{key}={value} is not a valid value{_closest_text('values', value, child.enum_type.__members__)}."
     setting = f"{key}={value}: " if key and value is not None else f"{key}: " if key else ""
     return f"{setting}{_first_line(error)}; fix that key or value."
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf.errors import ValidationError
 
 import train.config
 from models.config import CONF_DIR
 from models.config_errors import config_error_sentence
+from models.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +80,8 @@ def composition_error(overrides: list[str]) -> Exception:
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        (["model=tiny_hybird"], "model=tiny_hybird names no config in conf/model/; the closest are tiny_hybrid,"),
+        (["model=tiny_hybird"], "model=tiny_hybird: there is no such model config; the closest valid ones are "
+                                "tiny_hybrid,"),
         (["trainer.precision=fp8"], "trainer.precision=fp8 is not a valid value; the closest valid values are "),
         (["model.mixers.atn.type=gdn"], "model.mixers.atn is not a config key; the closest valid keys are "
                                         "model.mixers.attn"),
@@ -91,6 +94,26 @@ def test_each_kind_of_composition_error_is_one_sentence(overrides: list[str], ex
     assert sentence.startswith(expected) and "\n" not in sentence, sentence
 
 
+def test_a_user_error_is_its_own_sentence_also_behind_omegaconf() -> None:
+    assert config_error_sentence(UserError("model.mixers.attn has conv_size; drop it.")) == (
+        "model.mixers.attn has conv_size; drop it."
+    )
+    try:
+        try:
+            raise UserError("a __post_init__ check.")
+        except UserError:
+            raise ValidationError("OmegaConf's wrapper") from None  # OmegaConf keeps only the context
+    except ValidationError as wrapped:
+        assert config_error_sentence(wrapped) == "a __post_init__ check."
+
+
 def test_other_exceptions_are_bugs_and_keep_their_traceback() -> None:
     assert config_error_sentence(RuntimeError("a bug")) is None
     assert config_error_sentence(ValueError("a bug in torch")) is None
+    try:
+        try:
+            raise UserError("handled")
+        except UserError:
+            raise RuntimeError("a bug while handling it")  # noqa: B904
+    except RuntimeError as bug:
+        assert config_error_sentence(bug) is None

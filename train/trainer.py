@@ -271,8 +271,8 @@ class Trainer:
         if math.isfinite(loss) and math.isfinite(grad_norm):
             return
         raise UserError(
-            f"step {self.step + 1} has loss {loss} and gradient norm {grad_norm}; it was not applied and "
-            "nothing was saved (the newest checkpoint is the last good one): lower optim.lr or raise "
+            f"loss is {loss} at step {self.step + 1} with gradient norm {grad_norm}; the step was not applied "
+            "and nothing of it was saved (the newest checkpoint is the last good one): lower optim.lr or raise "
             "schedule.warmup_steps."
         )
 

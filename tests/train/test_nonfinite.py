@@ -71,7 +71,7 @@ def test_a_non_finite_step_is_never_applied_saved_or_exported(tmp_path: Path, wh
     trainer = trainer_for(tmp_path)
     poison = PoisonStep(POISONED_STEP, what)
     trainer.callbacks.append(poison)
-    with pytest.raises(UserError, match="step 2"):
+    with pytest.raises(UserError, match="at step 2 with gradient norm"):
         trainer.fit()
     assert poison.weights_before is not None
     weights = trainer.model.state_dict()
@@ -100,7 +100,7 @@ def test_two_fsdp_ranks_stop_together_on_a_non_finite_gradient(tmp_path: Path, m
     )
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert done.returncode != 0 and errors, done.stderr[-3000:]
-    assert all("step 2 has loss" in line and "not applied" in line for line in errors)
+    assert all("at step 2 with gradient norm nan; the step was not applied" in line for line in errors)
     assert [p.name for p in checkpoint_dirs(run / "checkpoints")] == ["step_000001"]
     assert not (run / "final").exists()
     assert list(losses(run)) == [1]  # step 2 was never logged as trained
