@@ -16,11 +16,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from eval.config import EvalConfig, register_configs
+from models.config_errors import one_line_config_errors
 from models.errors import exit_on_user_error
 
 register_configs()
 
 
+@one_line_config_errors
 @hydra.main(config_path="../conf", config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from eval.pipeline import run_eval

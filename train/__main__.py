@@ -14,6 +14,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from models.config_errors import one_line_config_errors
 from models.errors import exit_on_user_error
 from train.config import register_configs
 from train.distributed import close_world, init_world, launch_rank
@@ -23,18 +24,19 @@ if launch_rank() > 0:  # every rank composes; only rank 0 writes .hydra/ and log
     sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none"]
 
 
+@one_line_config_errors
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from train.trainer import PREEMPTED_EXIT_CODE, Preempted, Trainer
 
-    world = init_world(cfg.trainer.device)
-    try:
-        with exit_on_user_error():
+    with exit_on_user_error():
+        world = init_world(cfg.trainer.device)
+        try:
             Trainer(OmegaConf.to_object(cfg), world).fit()
-    except Preempted:
-        sys.exit(PREEMPTED_EXIT_CODE)
-    finally:
-        close_world(world)
+        except Preempted:
+            sys.exit(PREEMPTED_EXIT_CODE)
+        finally:
+            close_world(world)
 
 
 if __name__ == "__main__":

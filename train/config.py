@@ -81,6 +81,9 @@ class TrainerConfig:
     device: TrainDevice = TrainDevice.auto
     peak_flops: float | None = None  # per device, for MFU; default: known GPUs, measured on CPU
     progress: bool = True
+    # Train a model whose vocabulary is more than 4x the data's (train.data.manifest.check_vocab_not_oversized).
+    allow_vocab_mismatch: bool = False
+    # Stop (exit 1) when a step's loss or gradient norm is not finite, before it updates the weights.
     crash_on_nan: bool = True
 
     def __post_init__(self) -> None:

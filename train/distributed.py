@@ -18,6 +18,8 @@ from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+from models.errors import UserError
+
 
 @dataclass(frozen=True)
 class World:
@@ -79,6 +81,11 @@ def init_world(device: str = "auto") -> World:
     _export_slurm_ranks()
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError(
+            "trainer.device=cuda but torch sees no CUDA device here (torch.cuda.is_available() is False); "
+            "use trainer.device=auto or cpu, or run where a GPU and a CUDA build of torch are."
+        )
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
         # % count: SLURM may show each task all of the node's GPUs, or only its own (--gpu-bind)

@@ -13,6 +13,7 @@ import os
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from models.config_errors import one_line_config_errors
 from models.errors import exit_on_user_error
 from train.data.config import PrepareConfig, register_configs
 from train.data.synthetic.describe import describe_synthetic
@@ -20,6 +21,7 @@ from train.data.synthetic.describe import describe_synthetic
 register_configs()
 
 
+@one_line_config_errors
 @hydra.main(config_path="../conf", config_name="prepare", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     prepare_cfg: PrepareConfig = OmegaConf.to_object(cfg)

@@ -34,7 +34,13 @@ from train.callbacks import build_callbacks, callback_configs
 from train.checkpoint import checkpoint_dirs, load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data.config import PrepareConfig
-from train.data.loader import TokenSequences, TrainBatches, check_tokenizer_compatible, validation_batches
+from train.data.loader import (
+    TokenSequences,
+    TrainBatches,
+    check_tokenizer_compatible,
+    check_vocab_not_oversized,
+    validation_batches,
+)
 from train.data.synthetic.batches import SyntheticBatches, SyntheticSequences, synthetic_validation_batches
 from train.distributed import World, all_reduce_mean, all_reduce_sum, barrier, broadcast_object, parallelize
 from train.metrics import MetricsLogger, mfu, peak_flops, peak_memory_gb
@@ -139,6 +145,8 @@ class Trainer:
             path = prepare_data(cfg, world)
             dataset = TokenSequences(path, t.seq_len)
             check_tokenizer_compatible(dataset.manifest, cfg.model.vocab_size)
+            if not t.allow_vocab_mismatch:
+                check_vocab_not_oversized(cfg.model.vocab_size, dataset.manifest.vocab_size, cfg.data.name)
             return path, TrainBatches(dataset, self.global_sequences, t.seed, world.rank, world.world_size)
         task = synthetic.build()
         if cfg.model.vocab_size < task.vocab_size:
@@ -146,6 +154,8 @@ class Trainer:
                 f"model.vocab_size={cfg.model.vocab_size} is smaller than the {task.name} task's vocabulary "
                 f"({task.vocab_size}); set model.vocab_size={task.vocab_size}."
             )
+        if not t.allow_vocab_mismatch:
+            check_vocab_not_oversized(cfg.model.vocab_size, task.vocab_size, cfg.data.name)
         if t.filtered_eval:
             raise UserError("trainer.filtered_eval needs prepared text data; clear it for a synthetic task.")
         dataset = SyntheticSequences(task, synthetic.section(), t.seq_len, t.seed)
@@ -251,14 +261,29 @@ class Trainer:
             ce_total += loss.detach() - z
             z_total += z
         grad_norm = self._clip_gradients()
+        loss = all_reduce_mean(ce_total / tokens_per_rank, self.world).item()
+        z_loss = all_reduce_mean(z_total / tokens_per_rank, self.world).item()
+        if t.crash_on_nan:
+            self._refuse_non_finite(loss, grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.tokens_seen += t.global_batch_tokens
-        loss = all_reduce_mean(ce_total / tokens_per_rank, self.world).item()
-        return {"loss": loss, "z_loss": all_reduce_mean(z_total / tokens_per_rank, self.world).item(),
-                "grad_norm": grad_norm}  # fmt: skip
+        return {"loss": loss, "z_loss": z_loss, "grad_norm": grad_norm}
+
+    def _refuse_non_finite(self, loss: float, grad_norm: float) -> None:
+        """Stop before a non-finite loss or gradient reaches the weights, a checkpoint or `final/`.
+
+        Both values are reduced over the ranks, so every rank stops at the same step.
+        """
+        if math.isfinite(loss) and math.isfinite(grad_norm):
+            return
+        raise UserError(
+            f"loss is {loss} at step {self.step + 1} with gradient norm {grad_norm}; the step was not applied "
+            "and nothing of it was saved (the newest checkpoint is the last good one): lower optim.lr or raise "
+            "schedule.warmup_steps."
+        )
 
     def _clip_gradients(self) -> float:
         max_norm = self.cfg.trainer.grad_clip or float("inf")
@@ -320,11 +345,6 @@ class Trainer:
             window_steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{metrics['loss']:.3f}")
-            if not math.isfinite(metrics["loss"]) and t.crash_on_nan:
-                raise UserError(
-                    f"loss is {metrics['loss']} at step {self.step}; lower optim.lr or raise schedule.warmup_steps "
-                    "(the last complete checkpoint is untouched)."
-                )
             if self.step % t.log_interval == 0 or self.step == self.max_steps:
                 elapsed = time.perf_counter() - window_start
                 tokens_per_s = window_steps * t.global_batch_tokens / elapsed

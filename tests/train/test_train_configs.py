@@ -36,9 +36,13 @@ CASES = [f"{group}={name}" for group in ("model", "data", "optim", "schedule", "
                                          "paths", "sweep", "experiment", "debug") for name in options(group)]  # fmt: skip
 
 
+# Options that leave a group to the command line (`data: ???`) and what each case adds for it.
+COMPLETIONS = {"experiment=olmo_1b_comparison": ["data=olmo_tokens_example"]}
+
+
 @pytest.mark.parametrize("override", CASES)
 def test_every_option_composes_and_validates(override: str) -> None:
-    cfg = compose_train([override])
+    cfg = compose_train([override, *COMPLETIONS.get(override, [])])
     assert isinstance(cfg, TrainConfig)
     plan_steps(cfg, World(0, 1, 0, None))
     build_model(cfg.model, device="meta")
@@ -125,7 +129,7 @@ def test_every_mixer_kind_file_adds_that_kind(kind: str) -> None:
 @pytest.mark.slow
 def test_cli_multirun_over_the_experiment_with_tiny_models(tmp_path: Path, demo_data: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "train", "-m", "experiment=olmo_1b_comparison", "debug=default",
+        [sys.executable, "-m", "train", "-m", "experiment=olmo_1b_comparison", "data=demo", "debug=default",
          "sweep=architectures", f"data.path={demo_data}", *DEMO_CAPS, *TINY,
          f"hydra.sweep.dir={tmp_path}"],
         capture_output=True, text=True,

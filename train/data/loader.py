@@ -26,7 +26,7 @@ import torch
 
 from models.errors import UserError
 from models.packing import cu_seqlens_from_doc_ids
-from train.data.manifest import Manifest, check_tokenizer_compatible, verify_shards
+from train.data.manifest import Manifest, check_tokenizer_compatible, check_vocab_not_oversized, verify_shards
 from train.data.sampler import Sampler
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "TokenSequences",
     "TrainBatches",
     "check_tokenizer_compatible",
+    "check_vocab_not_oversized",
     "cu_seqlens_from_doc_ids",
     "validation_batches",
 ]

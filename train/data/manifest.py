@@ -168,3 +168,22 @@ def check_tokenizer_compatible(
         raise UserError(
             f"model EOS id {eos_id} differs from the dataset's {manifest.eos_id}; use matching data."
         )
+
+
+# How many times the data's vocabulary a model's may be before it counts as sized for other data.
+OVERSIZED_VOCAB_FACTOR = 4
+
+
+def check_vocab_not_oversized(vocab_size: int, data_vocab_size: int, data_name: str) -> None:
+    """Refuse a model vocabulary more than `OVERSIZED_VOCAB_FACTOR` times the data's.
+
+    Padding is normal (100352 rows for dolma2's 100278 ids), but a 100k-vocab model on the 8192-id
+    demo corpus is a recipe run on the wrong data: it trains without complaint, on a toy corpus
+    repeated for thousands of epochs. The trainer skips this check with `trainer.allow_vocab_mismatch`.
+    """
+    if vocab_size > OVERSIZED_VOCAB_FACTOR * data_vocab_size:
+        raise UserError(
+            f"model.vocab_size={vocab_size} is {vocab_size / data_vocab_size:.0f}x the {data_vocab_size} ids of "
+            f"the data ({data_name}), so the model was sized for another tokenizer: choose data prepared with the "
+            "model's tokenizer (data=NAME), or set trainer.allow_vocab_mismatch=true to train on this data anyway."
+        )

