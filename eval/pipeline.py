@@ -27,9 +27,8 @@ from eval.context import (
     scoring_device,
     scoring_dtype,
     scoring_summary,
-    scoring_window,
 )
-from eval.corpus import load_corpus, token_counts
+from eval.corpus import scoring_corpus, token_counts
 from eval.filters import Filters, favoured_tags
 from eval.probes import run as probes_run
 from eval.report import Results, write_report
@@ -58,13 +57,12 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         check_vocab(context, tokenizer)
     pair = _html_pair(cfg.report.html_pair, names)
     prefix_id = prefix_token_id(tokenizer, cfg.score.prefix_token)
-    window, stride, window_notes = scoring_window(
-        cfg.score.window, cfg.score.stride, [c.training for c in contexts], names
-    )
     reference = _read_reference(cfg.filters.favoured.reference) if cfg.filters.favoured.enabled else None
     probes_run.prepare(probe_plan, tokenizer)
-
-    corpus = load_corpus(cfg.corpus)
+    scored = scoring_corpus(
+        cfg.corpus, cfg.score.window, cfg.score.stride, [c.training for c in contexts], names
+    )
+    corpus, window, stride = scored.corpus, scored.window, scored.stride
     counts = token_counts(cfg.annotate.frequencies) if cfg.annotate.frequencies else None
     a = cfg.annotate
     table, windows = scoring_table(
@@ -84,7 +82,7 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
     scoring = scoring_summary(names, contexts, dtypes, windows)
     notes = [f"windows of {window} tokens every {windows.stride}, each document preceded by "
              f"{cfg.score.prefix_token!r}; repeat_n counts repeats in what the target saw, positions "
-             "[context_start, position] (repeat_n_doc: the whole document).", *window_notes,
+             "[context_start, position] (repeat_n_doc: the whole document).", *scored.notes,
              *past_trained_notes(scoring, window)]  # fmt: skip
     for note in notes[1:]:
         print(f"note: {note}")
