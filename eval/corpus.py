@@ -30,12 +30,10 @@ from tokenizers import Tokenizer
 
 from eval.config import CorpusConfig, CorpusType
 from eval.context import scoring_window
-from models.config import TrainingContext
+from models.config import CONF_DIR, TrainingContext
 from models.errors import UserError
 
-CORPUS_DIR = (
-    Path(__file__).resolve().parents[1] / "conf" / "corpus"
-)  # what `python -m eval corpus=NAME` reads
+CORPUS_DIR = CONF_DIR / "corpus"  # what `python -m eval corpus=NAME` reads
 
 
 @dataclass
