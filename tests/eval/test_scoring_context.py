@@ -9,8 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import yaml
-from eval_helpers import DOMAINS, TEXTS, corpus_files
+from eval_helpers import DOMAINS, TEXTS, corpus_files, trained_at
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -32,15 +31,6 @@ from models.errors import UserError
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 CONF = Path(__file__).parents[2] / "conf"
-
-
-def trained_at(source: Path, out: Path, seq_len: int, precision: str = "fp32") -> Path:
-    """A copy of a tiny pretrained dir whose config.yaml records training at `seq_len`, `precision`."""
-    shutil.copytree(source, out)
-    config = yaml.safe_load((out / "config.yaml").read_text())
-    config["training"] = {"seq_len": seq_len, "precision": precision, "steps": 10, "tokens": 1000}
-    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return out
 
 
 def test_the_window_defaults_to_the_training_seq_len() -> None:
