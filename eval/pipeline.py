@@ -32,7 +32,7 @@ from eval.corpus import scoring_corpus, token_counts
 from eval.filters import Filters, favoured_tags
 from eval.probes import run as probes_run
 from eval.report import Results, write_report
-from eval.score import cached_losses, load_model, model_kind
+from eval.score import cached_losses, load_model
 from eval.table import prefix_token_id, scoring_table
 from models.errors import UserError
 
@@ -52,8 +52,9 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
     probe_plan = probes_run.plan(cfg.probes)  # a bad probe setting fails before any scoring
     checkpoints = _checkpoints(cfg.curves)
     checkpoint_paths = [p for runs in checkpoints.values() for _, p in runs]
+    checkpoint_contexts = _contexts(checkpoint_paths)
     tokenizer = _shared_tokenizer(cfg, [*paths, *checkpoint_paths])
-    for context in [*contexts, *_contexts(checkpoint_paths)]:
+    for context in [*contexts, *checkpoint_contexts]:
         check_vocab(context, tokenizer)
     pair = _html_pair(cfg.report.html_pair, names)
     prefix_id = prefix_token_id(tokenizer, cfg.score.prefix_token)
@@ -86,6 +87,10 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
              *past_trained_notes(scoring, window)]  # fmt: skip
     for note in notes[1:]:
         print(f"note: {note}")
+    for row in scoring.itertuples():
+        past = "unknown" if pd.isna(row.past_trained) else f"{row.past_trained:.1%}"
+        print(f"scoring {row.model}: windows of {row.window} every {row.stride} in {row.dtype}; "
+              f"targets past its training seq_len: {past}")  # fmt: skip
     cache = Path(cfg.cache_dir) / "losses" if cfg.cache_dir else None
     token_id = table["token_id"].to_numpy()
     for name, path, dtype in zip(names, paths, dtypes):
@@ -141,6 +146,7 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
 
 
 def _contexts(paths: list[Path]) -> list[ModelContext]:
+    """Each model's vocabulary and training context; UserError for a missing or unreadable model dir."""
     for path in paths:
         if not path.is_dir():
             raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
@@ -175,11 +181,7 @@ def _model_names(cfg: EvalConfig) -> list[str]:
 
 
 def _shared_tokenizer(cfg: EvalConfig, paths: list[Path]):
-    """The one tokenizer every model uses; a model with another tokenizer.json is an error."""
-    for path in paths:
-        if not path.is_dir():
-            raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
-        model_kind(path)
+    """The one tokenizer every model uses (`paths` checked by `_contexts`); another tokenizer.json is an error."""
     files = [p / "tokenizer.json" for p in paths if (p / "tokenizer.json").is_file()]
     if cfg.tokenizer is None and not files:
         raise UserError("no model directory holds a tokenizer.json; pass tokenizer=path/to/tokenizer.json.")

@@ -117,16 +117,15 @@ def run_probes_only(
             "nothing to evaluate: pass corpus=NAME (filtered losses, e.g. corpus=demo), probes=[...] "
             "(e.g. probes=[pronoun,entity,closure,copy]) or both."
         )
-    paths = [Path(p) for p in cfg.models]
-    for path in paths:
-        if not path.is_dir():
-            raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
+    paths = [Path(p) for p in cfg.models]  # checked by eval.pipeline
     tokenizer = shared_tokenizer(paths) if set(probes) & set(SCORED) else None
     if tokenizer is not None:
         for path in paths:
             check_vocab(model_context(path), tokenizer)
     prepare(probes, tokenizer)
     results = run_probes(probes, names, paths, tokenizer, device, dtypes, cfg.report.n_boot, cfg.report.seed)
+    used = ", ".join(f"{name} {str(dtype).removeprefix('torch.')}" for name, dtype in zip(names, dtypes))
+    results.notes.insert(0, f"scored in (score.dtype={cfg.score.dtype}): {used}.")
     settings = OmegaConf.to_container(OmegaConf.structured(cfg)) | {
         "seconds": round(time.perf_counter() - started, 1)
     }
