@@ -146,3 +146,17 @@ def test_an_internal_value_error_keeps_its_traceback(tmp_path, tiny_models) -> N
     proc, _ = run_eval(tmp_path, [tiny_models["transformer"]], patch=patch)
     assert proc.returncode == 1 and "Traceback" in proc.stderr, proc.stderr
     assert "ValueError: negative dimensions are not allowed" in proc.stderr and "error: " not in proc.stderr
+
+
+@pytest.mark.gpu
+def test_an_fp32_trained_model_is_scored_in_fp32_on_cuda(tmp_path, tiny_models) -> None:
+    """score.dtype=auto on CUDA keeps an fp32-trained model in fp32 (it used to be cast to bf16)."""
+    model = trained_at(tiny_models["transformer"], tmp_path / "transformer", seq_len=64)
+    runs = {}
+    for device in ("cpu", "cuda"):
+        (tmp_path / device).mkdir()
+        proc, out = run_eval(tmp_path / device, [model], f"score.device={device}", "cache_dir=null")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((out / "summary.json").read_text())["scoring"][0]["dtype"] == "float32"
+        runs[device] = pd.read_parquet(out / "tokens.parquet")["loss_transformer"].to_numpy()
+    assert np.allclose(runs["cuda"], runs["cpu"], atol=1e-3)  # bf16 weights would be ~1e-2 off
