@@ -17,7 +17,6 @@ with `scoring_window`, so the two read one definition.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +49,16 @@ def model_context(path: Path) -> ModelContext:
     if model_kind(path) == "zoo":
         cfg = load_pretrained_config(path)
         return ModelContext(path, int(cfg.vocab_size), cfg.training)
-    config = json.loads((path / "config.json").read_text())
-    if "vocab_size" not in config:
-        raise UserError(f"model {str(path)!r}: its config.json has no vocab_size; check the model directory.")
-    return ModelContext(path, int(config["vocab_size"]), TrainingContext())
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True).get_text_config()
+    except (OSError, ValueError) as error:  # unreadable JSON, an unknown model_type
+        first = str(error).strip().splitlines()[0]
+        raise UserError(
+            f"model {str(path)!r}: its config.json cannot be read ({first}); check the directory."
+        ) from None
+    return ModelContext(path, int(config.vocab_size), TrainingContext())
 
 
 def check_vocab(context: ModelContext, tokenizer: Tokenizer) -> None:
