@@ -7,8 +7,9 @@ Filtered losses, per filter: each model's mean loss, and the gap of every other 
 first (the transformer), loss(first) - loss(other) with its 95% bootstrap CI over documents:
 positive means the other model predicts those tokens better (the study's sign convention).
 Probes, per probe and difficulty: each model's accuracy and the paired accuracy difference of every
-other model against the first, other - first, with its 95% CI over examples. `*` marks CIs that
-exclude zero.
+other model against the first, other - first, with its 95% CI over examples (MQAR: test
+sequences). `*` marks CIs that exclude zero. Each run's header line per model: window, stride,
+dtype and the share of scored targets past the model's training seq_len.
 """
 
 from __future__ import annotations
@@ -81,7 +82,10 @@ def probe_table(summary: dict) -> str:
     }
     header = f"{'probe':<8} {'difficulty':>10} {'n':>4} " + " ".join(f"{m[:16]:>16}" for m in models)
     header += "".join(f"  {m[:12] + ' - ' + base[:12]:>31}" for m in others)
-    lines = [f"probe accuracy per model; difference = acc(other) - acc({base}), 95% CI over examples", header]
+    lines = [
+        f"probe accuracy per model; difference = acc(other) - acc({base}), 95% CI over examples (MQAR: over test sequences)",
+        header,
+    ]
     for probe, difficulty in dict.fromkeys((r["probe"], r["difficulty"]) for r in summary["probes"]):
         row = f"{probe:<8} {difficulty:>10g} {acc[(probe, difficulty, base)]['n']:>4} "
         row += " ".join(
