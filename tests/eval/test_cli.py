@@ -142,7 +142,7 @@ def test_one_model_reports_its_filtered_losses_without_gaps(tmp_path, tiny_model
 
 def test_an_internal_value_error_keeps_its_traceback(tmp_path, tiny_models) -> None:
     """A ValueError from inside a library is a bug: the entry point must not turn it into an `error:` line."""
-    patch = "import numpy as np, eval.pipeline as p; p.load_corpus = lambda cfg: np.zeros(-1)"
+    patch = "import numpy as np, eval.corpus as c; c.load_corpus = lambda cfg: np.zeros(-1)"
     proc, _ = run_eval(tmp_path, [tiny_models["transformer"]], patch=patch)
     assert proc.returncode == 1 and "Traceback" in proc.stderr, proc.stderr
     assert "ValueError: negative dimensions are not allowed" in proc.stderr and "error: " not in proc.stderr
