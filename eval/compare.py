@@ -5,12 +5,15 @@ Conventions: `loss_<model>` columns hold per-token losses in nats; the gap of a 
 means the hybrid predicts better (the study's sign). A filter's mean is over its tokens (a
 token-weighted mean); its 95% CI comes from resampling documents with replacement (a cluster
 bootstrap: tokens of one document are not independent), done for all filters at once as one
-matrix product of multinomial document counts with per-document sums.
+matrix product of multinomial document counts with per-document sums. A per-domain CI resamples
+that domain's documents only; replicates that draw no token of a (rare) filter are counted in
+`dropped`.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,12 +42,24 @@ def filter_losses(table: pd.DataFrame, masks: dict[str, np.ndarray], models: lis
     return pd.DataFrame(rows)
 
 
-def bootstrap_means(
-    values: np.ndarray, masks: np.ndarray, clusters: np.ndarray, n_boot: int = 1000, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per filter: token-weighted mean of `values` and percentile CI from resampling clusters.
+@dataclass
+class BootstrapCI:
+    """Per filter: token-weighted mean, percentile CI, and the replicates left out of the CI."""
 
-    values [N], masks [F, N] bool, clusters [N] ints -> (mean [F], low [F], high [F]).
+    mean: np.ndarray  # [F]
+    low: np.ndarray  # [F]
+    high: np.ndarray  # [F]
+    dropped: np.ndarray  # [F] replicates that drew no token of the filter (no mean; not in the CI)
+
+
+def bootstrap_ci(
+    values: np.ndarray, masks: np.ndarray, clusters: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> BootstrapCI:
+    """Per filter: mean of `values` over its tokens and a 95% CI from resampling clusters.
+
+    values [N], masks [F, N] bool, clusters [N] ints. A replicate that draws only clusters without a
+    token of a filter has no mean for it: it is dropped from that filter's percentiles and counted,
+    since many dropped replicates mean the filter lives in too few clusters for a trustworthy CI.
     """
     _, cluster = np.unique(clusters, return_inverse=True)
     n_clusters = int(cluster.max()) + 1 if len(cluster) else 0
@@ -59,8 +74,20 @@ def bootstrap_means(
         draws = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot).astype(float)
         boot = (draws @ sums) / (draws @ counts)  # [B, F]
     alpha = (1 - CI_LEVEL) / 2
-    low, high = np.nanquantile(boot, [alpha, 1 - alpha], axis=0) if n_boot else (mean * np.nan, mean * np.nan)
-    return mean, low, high
+    empty = np.isnan(boot).all(0) if n_boot else np.ones(len(masks), dtype=bool)
+    low, high = np.full(len(masks), np.nan), np.full(len(masks), np.nan)
+    if (~empty).any():
+        low[~empty], high[~empty] = np.nanquantile(boot[:, ~empty], [alpha, 1 - alpha], axis=0)
+    dropped = np.isnan(boot).sum(0) if n_boot else np.zeros(len(masks), dtype=int)
+    return BootstrapCI(mean, low, high, dropped.astype(int))
+
+
+def bootstrap_means(
+    values: np.ndarray, masks: np.ndarray, clusters: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) of `bootstrap_ci`, for callers that need no count of dropped replicates."""
+    ci = bootstrap_ci(values, masks, clusters, n_boot, seed)
+    return ci.mean, ci.low, ci.high
 
 
 def pairs(models: list[str]) -> list[tuple[str, str]]:
@@ -76,7 +103,12 @@ def paired_gaps(
     seed: int = 0,
     by: str | None = None,
 ) -> pd.DataFrame:
-    """Mean gap, 95% CI and counts for every pair x filter (x value of column `by`, if given)."""
+    """Mean gap, 95% CI and counts for every pair x filter (x value of column `by`, if given).
+
+    With `by`, each group's CI resamples only that group's documents (a domain's CI is not diluted by
+    replicates that drew none of its documents); `dropped` counts replicates with no token of the
+    filter (see `bootstrap_ci`).
+    """
     groups = [(None, np.ones(len(table), dtype=bool))]
     if by is not None:
         groups = [(v, (table[by] == v).to_numpy(bool)) for v in _present(table[by])]
@@ -87,18 +119,19 @@ def paired_gaps(
     for a, b in pairs(models):
         gap = table[loss_column(a)].to_numpy(np.float64) - table[loss_column(b)].to_numpy(np.float64)
         for value, group_mask in groups:
-            selected = stacked & group_mask
-            mean, low, high = bootstrap_means(gap, selected, docs, n_boot, seed)
+            selected, group_docs = stacked[:, group_mask], docs[group_mask]
+            ci = bootstrap_ci(gap[group_mask], selected, group_docs, n_boot, seed)
             for f, name in enumerate(names):
                 row = {"model_a": a, "model_b": b, "filter": name}
                 if by is not None:
                     row[by] = value
                 row |= {
-                    "gap": float(mean[f]),
-                    "ci_low": float(low[f]),
-                    "ci_high": float(high[f]),
+                    "gap": float(ci.mean[f]),
+                    "ci_low": float(ci.low[f]),
+                    "ci_high": float(ci.high[f]),
                     "tokens": int(selected[f].sum()),
-                    "documents": len(np.unique(docs[selected[f]])),
+                    "documents": len(np.unique(group_docs[selected[f]])),
+                    "dropped": int(ci.dropped[f]),
                 }
                 rows.append(row)
     return pd.DataFrame(rows)
@@ -111,8 +144,9 @@ def category_gaps(
     values = [v for v in _present(table[column])]
     masks = np.stack([(table[column] == v).to_numpy(bool) for v in values])
     gap = table[loss_column(a)].to_numpy(np.float64) - table[loss_column(b)].to_numpy(np.float64)
-    mean, low, high = bootstrap_means(gap, masks, table["doc_id"].to_numpy(), n_boot, seed)
-    out = pd.DataFrame({column: values, "gap": mean, "ci_low": low, "ci_high": high, "tokens": masks.sum(1)})
+    ci = bootstrap_ci(gap, masks, table["doc_id"].to_numpy(), n_boot, seed)
+    out = pd.DataFrame({column: values, "gap": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
+                        "tokens": masks.sum(1), "dropped": ci.dropped})  # fmt: skip
     return out[out["tokens"] >= min_tokens].reset_index(drop=True)
 
 

@@ -24,7 +24,7 @@ class CorpusType(Choice):
 
 
 class ScoreDtype(Choice):
-    auto = "auto"  # bf16 on cuda, fp32 on cpu
+    auto = "auto"  # each model's training precision (config.yaml); unknown: bf16 on cuda, fp32 on cpu
     float32 = "float32"
     bfloat16 = "bfloat16"
 
@@ -57,7 +57,9 @@ class AnnotateConfig:
 
 @dataclass
 class ScoreConfig:
-    window: int = 2048  # inputs per window (the study used 8192)
+    # inputs per window; null: the models' training seq_len (the smallest; at most 2048; 2048 when
+    # unknown). A longer window is allowed: the report gives the share of targets past the trained length.
+    window: int | None = None
     stride: int | None = None  # a window starts every this many tokens, 1..window; null: window // 2
     batch_size: int = 4  # windows per forward pass
     prefix_token: str = "<|endoftext|>"  # precedes every document

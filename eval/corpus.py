@@ -10,24 +10,83 @@
 
 `max_docs_per_domain` and `max_chars_per_doc` bound the corpus (documents in source order, cut at
 a character count) for quick runs.
+
+`scoring_corpus` is the one place a corpus definition becomes documents, W and S: `python -m eval`
+(eval.pipeline) and the in-loop filtered loss (eval.inloop) both call it, so the same corpus name,
+window and stride give the same scored tokens. `named_corpus` reads `conf/corpus/<name>.yaml` outside
+a Hydra run (the in-loop callback's `corpus=`); `dataset_corpus` is a prepared dataset's split.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tokenizers import Tokenizer
 
-from eval.config import CorpusConfig
+from eval.config import CorpusConfig, CorpusType
+from eval.context import scoring_window
+from models.config import CONF_DIR, TrainingContext
 from models.errors import UserError
+
+CORPUS_DIR = CONF_DIR / "corpus"  # what `python -m eval corpus=NAME` reads
 
 
 @dataclass
 class Corpus:
     texts: list[str]
     domains: list[str]
+
+
+@dataclass
+class ScoringCorpus:
+    """A corpus's documents with the window W and stride S they are scored in."""
+
+    corpus: Corpus
+    window: int
+    stride: int
+    notes: list[str]  # how W was chosen, when it was not given
+
+
+def scoring_corpus(
+    cfg: CorpusConfig,
+    window: int | None,
+    stride: int | None,
+    trained: Sequence[TrainingContext],
+    names: Sequence[str],
+) -> ScoringCorpus:
+    """Documents of `cfg` and (W, S) from `eval.context.scoring_window` (a bad stride fails before loading)."""
+    window, stride, notes = scoring_window(window, stride, trained, names)
+    return ScoringCorpus(load_corpus(cfg), window, stride, notes)
+
+
+def named_corpus(name: str) -> CorpusConfig:
+    """`conf/corpus/<name>.yaml` as `python -m eval corpus=<name>` composes it; UserError if absent or bad."""
+    file = CORPUS_DIR / f"{name}.yaml"
+    if not file.is_file():
+        known = ", ".join(sorted(p.stem for p in CORPUS_DIR.glob("*.yaml")))
+        raise UserError(f"corpus {name!r} is not in conf/corpus/; use one of {known}.")
+    values = OmegaConf.load(file)
+    values.pop("defaults", None)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(CorpusConfig), values))
+    except OmegaConfBaseException as error:
+        raise UserError(f"conf/corpus/{name}.yaml: {str(error).splitlines()[0]}; fix the file.") from None
+
+
+def dataset_corpus(
+    path: str | Path,
+    split: str = "validation",
+    max_docs_per_domain: int | None = 8,
+    max_chars_per_doc: int | None = 20000,
+) -> CorpusConfig:
+    """A prepared dataset's split as a corpus (by default a small one: 8 documents per domain, 20000 chars)."""
+    return CorpusConfig(name=Path(path).name, type=CorpusType.dataset, path=str(path), split=split,
+                        max_docs_per_domain=max_docs_per_domain, max_chars_per_doc=max_chars_per_doc)  # fmt: skip
 
 
 def load_corpus(cfg: CorpusConfig) -> Corpus:

@@ -6,9 +6,9 @@
     if step % N == 0:
         metrics |= val(model)   # {"val/loss/all": 3.91, "val/loss/content": 4.62, "val/loss/content&no_copy": ...}
 
-The set's token table is built by `eval.table.scoring_table`, the function `python -m eval` uses
-(one separator token before each document, strided windows, `repeat_n` over what each target saw),
-then kept as tensors: inputs and targets [W, T] (context-only positions target -100) and one
+The set's documents, W and S come from `eval.corpus.scoring_corpus` and its token table from
+`eval.table.scoring_table`, the functions `python -m eval` uses (one separator token before each
+document, strided windows, `repeat_n` over what each target saw), then kept as tensors: inputs and targets [W, T] (context-only positions target -100) and one
 boolean mask [W, T] per filter. `__call__(model)` runs `model(input_ids) -> logits` in eval mode
 under `torch.no_grad` on the model's device, accumulates each filter's summed loss and count, and
 restores the model's training mode. Every rank can call it (FSDP needs all ranks in the forward);
@@ -22,11 +22,11 @@ import torch
 from tokenizers import Tokenizer
 
 from eval.annotate import load_tokenizer
-from eval.config import CorpusConfig
-from eval.corpus import load_corpus
+from eval.corpus import ScoringCorpus, dataset_corpus, load_corpus, named_corpus, scoring_corpus
 from eval.filters import Filters
 from eval.score import row_losses
 from eval.table import prefix_token_id, scoring_table
+from models.config import TrainingContext
 
 
 class FilteredLoss:
@@ -79,8 +79,7 @@ class FilteredLoss:
         max_chars_per_doc: int | None = 20000, **kwargs,
     ) -> FilteredLoss:  # fmt: skip
         """From a prepared dataset's split (its tokenizer.json; see `eval.corpus`)."""
-        corpus = load_corpus(CorpusConfig(name=str(path), type="dataset", path=str(path), split=split,
-                                          max_docs_per_domain=max_docs_per_domain, max_chars_per_doc=max_chars_per_doc))  # fmt: skip
+        corpus = load_corpus(dataset_corpus(path, split, max_docs_per_domain, max_chars_per_doc))
         return cls.from_texts(corpus.texts, f"{path}/tokenizer.json", corpus.domains, **kwargs)
 
     def keys(self) -> list[str]:
@@ -114,30 +113,40 @@ class FilteredLossCallback:
     """The trainer callback (`train.callbacks.Callback` hooks) that logs `val/loss/<filter>` at every evaluation.
 
     `trainer.filtered_eval=[...]` adds it; in `trainer.callbacks` it is
-    `{_target_: eval.inloop.FilteredLossCallback, filters: [...], window: 512, stride: null}`. The
-    validation split of the run's prepared dataset is annotated once, at fit start.
+    `{_target_: eval.inloop.FilteredLossCallback, filters: [...], corpus: null, window: null, stride: null}`.
+    At fit start it resolves its documents, W and S with `eval.corpus.scoring_corpus`, as `python -m eval`
+    does: `corpus` names a `conf/corpus/` file (`corpus: demo` scores what `python -m eval corpus=demo`
+    scores), null the run's validation split (`eval.corpus.dataset_corpus`); `window` null is the
+    run's `trainer.seq_len` (at most 2048), as eval's `score.window` null is the model's. The
+    documents are re-tokenized with the run's tokenizer.json and annotated once.
     """
 
     def __init__(
         self,
         filters: list[str] = ("all", "content", "function", "no_copy", "content & no_copy"),
-        window: int = 512,
+        corpus: str | None = None,
+        window: int | None = None,
         stride: int | None = None,
         batch_size: int = 8,
-        **dataset_kwargs,
+        prefix_token: str = "<|endoftext|>",
     ):
-        self.settings = {
-            "filters": list(filters),
-            "window": window,
-            "stride": stride,
-            "batch_size": batch_size,
-        }
-        self.settings |= dataset_kwargs
+        self.filters, self.corpus, self.window, self.stride = list(filters), corpus, window, stride
+        self.batch_size, self.prefix_token = batch_size, prefix_token
         self.loss: FilteredLoss | None = None
+
+    def scoring_corpus(self, trainer) -> ScoringCorpus:
+        """This run's documents, W and S (the trainer's `data_path` and `cfg.trainer.seq_len`)."""
+        corpus = named_corpus(self.corpus) if self.corpus else dataset_corpus(trainer.data_path)
+        trained = TrainingContext(seq_len=trainer.cfg.trainer.seq_len)
+        return scoring_corpus(corpus, self.window, self.stride, [trained], ["this run"])
 
     def on_fit_start(self, trainer) -> None:
         if self.loss is None:
-            self.loss = FilteredLoss.from_dataset(str(trainer.data_path), **self.settings)
+            scored = self.scoring_corpus(trainer)
+            self.loss = FilteredLoss.from_texts(
+                scored.corpus.texts, f"{trainer.data_path}/tokenizer.json", scored.corpus.domains, self.filters,
+                scored.window, scored.stride, self.batch_size, self.prefix_token,
+            )  # fmt: skip
 
     def on_evaluate(self, trainer) -> dict[str, float]:
         if self.loss is None:

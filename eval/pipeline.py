@@ -14,17 +14,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from omegaconf import OmegaConf
 
 from eval import compare
 from eval.annotate import load_tokenizer, tokenizer_hash
 from eval.config import EvalConfig
-from eval.corpus import load_corpus, token_counts
+from eval.context import (
+    ModelContext,
+    check_vocab,
+    model_context,
+    past_trained_notes,
+    scoring_device,
+    scoring_dtype,
+    scoring_summary,
+)
+from eval.corpus import scoring_corpus, token_counts
 from eval.filters import Filters, favoured_tags
 from eval.probes import run as probes_run
 from eval.report import Results, write_report
-from eval.score import cached_losses, default_device_dtype, default_stride, load_model, model_kind
+from eval.score import cached_losses, load_model
 from eval.table import prefix_token_id, scoring_table
 from models.errors import UserError
 
@@ -33,24 +41,33 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
     """Run the whole comparison and write the report into `out_dir`; returns the written paths."""
     started = time.perf_counter()
     names = _model_names(cfg)
+    paths = [Path(p) for p in cfg.models]
+    device = scoring_device(cfg.score.device)
+    contexts = _contexts(paths)
+    dtypes = [scoring_dtype(cfg.score.dtype, device, c.training) for c in contexts]
     if cfg.corpus is None:  # probes only (eval.probes.run)
         return probes_run.run_probes_only(
-            cfg, names, out_dir, lambda paths: _shared_tokenizer(cfg, paths), *_device_dtype(cfg)
+            cfg, names, out_dir, lambda paths: _shared_tokenizer(cfg, paths), device, dtypes
         )
     probe_plan = probes_run.plan(cfg.probes)  # a bad probe setting fails before any scoring
-    paths = [Path(p) for p in cfg.models]
     checkpoints = _checkpoints(cfg.curves)
-    tokenizer = _shared_tokenizer(cfg, [*paths, *(p for runs in checkpoints.values() for _, p in runs)])
+    checkpoint_paths = [p for runs in checkpoints.values() for _, p in runs]
+    checkpoint_contexts = _contexts(checkpoint_paths)
+    tokenizer = _shared_tokenizer(cfg, [*paths, *checkpoint_paths])
+    for context in [*contexts, *checkpoint_contexts]:
+        check_vocab(context, tokenizer)
+    pair = _html_pair(cfg.report.html_pair, names)
     prefix_id = prefix_token_id(tokenizer, cfg.score.prefix_token)
-    default_stride(cfg.score.window, cfg.score.stride)  # a bad stride fails before annotation
     reference = _read_reference(cfg.filters.favoured.reference) if cfg.filters.favoured.enabled else None
     probes_run.prepare(probe_plan, tokenizer)
-
-    corpus = load_corpus(cfg.corpus)
+    scored = scoring_corpus(
+        cfg.corpus, cfg.score.window, cfg.score.stride, [c.training for c in contexts], names
+    )
+    corpus, window, stride = scored.corpus, scored.window, scored.stride
     counts = token_counts(cfg.annotate.frequencies) if cfg.annotate.frequencies else None
     a = cfg.annotate
     table, windows = scoring_table(
-        corpus.texts, tokenizer, corpus.domains, cfg.score.window, cfg.score.stride, prefix_id,
+        corpus.texts, tokenizer, corpus.domains, window, stride, prefix_id,
         spacy_model=a.spacy_model, n_process=a.n_process, batch_size=a.batch_size, chunk_chars=a.chunk_chars,
         counts=counts, cache_dir=Path(cfg.cache_dir) / "annotations" if cfg.cache_dir else None,
     )  # fmt: skip
@@ -63,39 +80,47 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
     for expression in wanted:  # fail on an unknown name before any scoring
         filters.mask(expression, table)
 
-    device, dtype = _device_dtype(cfg)
+    scoring = scoring_summary(names, contexts, dtypes, windows)
+    notes = [f"windows of {window} tokens every {windows.stride}, each document preceded by "
+             f"{cfg.score.prefix_token!r}; repeat_n counts repeats in what the target saw, positions "
+             "[context_start, position] (repeat_n_doc: the whole document).", *scored.notes,
+             *past_trained_notes(scoring, window)]  # fmt: skip
+    for note in notes[1:]:
+        print(f"note: {note}")
+    for row in scoring.itertuples():
+        past = "unknown" if pd.isna(row.past_trained) else f"{row.past_trained:.1%}"
+        print(f"scoring {row.model}: windows of {row.window} every {row.stride} in {row.dtype}; "
+              f"targets past its training seq_len: {past}")  # fmt: skip
     cache = Path(cfg.cache_dir) / "losses" if cfg.cache_dir else None
     token_id = table["token_id"].to_numpy()
-    for name, path in zip(names, paths):
+    for name, path, dtype in zip(names, paths, dtypes):
         model = load_model(path, device, dtype, name)
-        _check_vocab(model.vocab_size, tokenizer, path)
         table[compare.loss_column(name)] = cached_losses(
-            model, windows, token_id, cfg.score.batch_size, device, dtype, cache
+            model, windows, token_id, cfg.score.batch_size, device, dtype, cache, cfg.progress
         )
         del model
     probe_results = (
         probes_run.run_probes(
-            probe_plan, names, paths, tokenizer, device, dtype, cfg.report.n_boot, cfg.report.seed
+            probe_plan, names, paths, tokenizer, device, dtypes, cfg.report.n_boot, cfg.report.seed
         )
         if probe_plan
         else None
     )
 
-    notes = [f"windows of {cfg.score.window} tokens every {windows.stride}, each document preceded by "
-             f"{cfg.score.prefix_token!r}; repeat_n counts repeats in what the target saw, positions "
-             "[context_start, position] (repeat_n_doc: the whole document)."]  # fmt: skip
     tags: list[str] = []
-    if fav.enabled:
+    if fav.enabled and (reference is not None or len(names) > 1):
         if reference is not None:
             ref_table, ref_gap, source = reference
         else:
             ref_table, source = table, "this run (in-sample: selection and measurement share tokens)"
-            ref_gap = table[compare.loss_column(names[0])] - table[compare.loss_column(names[1 % len(names)])]
+            ref_gap = table[compare.loss_column(names[0])] - table[compare.loss_column(names[1])]
         tags = favoured_tags(ref_table, np.asarray(ref_gap), fav.k, fav.min_count)
         filters.add_tag_set(fav.name, tags)
         notes.append(
             f"{fav.name}: content tokens tagged {', '.join(tags) or '(none)'} ∩ NO-COPY, chosen on {source}."
         )
+    elif fav.enabled:
+        notes.append(f"{fav.name}: no tags (one model and no filters.favoured.reference to rank them on).")
 
     masks = {expression: filters.mask(expression, table) for expression in cfg.filters.use}
     rep = cfg.report
@@ -109,17 +134,31 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         tag_gaps=_per_pair(compare.category_gaps, table, names, "tag", rep, min_tokens=rep.tag_min_tokens),
         repeat_gaps=_per_pair(compare.category_gaps, table, names, "repeat_n", rep, min_tokens=1),
         regression=_regressions(table, names, filters, rep.regression),
-        curves=_curves(checkpoints, table, windows, masks, cfg, device, dtype, cache, tokenizer),
+        curves=_curves(checkpoints, table, windows, masks, cfg, device, cache),
         favoured_tags=tags,
         notes=notes,
         settings=OmegaConf.to_container(OmegaConf.structured(cfg))
         | {"seconds": round(time.perf_counter() - started, 1)},
         probes=probe_results,
+        scoring=scoring,
     )
-    pair = tuple(rep.html_pair) if rep.html_pair else (names[0], names[1 % len(names)])
+    return write_report(out_dir, results, pair, rep.html_max_tokens)
+
+
+def _contexts(paths: list[Path]) -> list[ModelContext]:
+    """Each model's vocabulary and training context; UserError for a missing or unreadable model dir."""
+    for path in paths:
+        if not path.is_dir():
+            raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
+    return [model_context(path) for path in paths]
+
+
+def _html_pair(setting: list[str], names: list[str]) -> tuple[str, str]:
+    """The two models tokens.html compares (default: the first two; one model: itself twice)."""
+    pair = tuple(setting) if setting else (names[0], names[1 % len(names)])
     if len(pair) != 2 or not set(pair) <= set(names):
         raise UserError(f"report.html_pair {list(pair)} must name two of the models {names}.")
-    return write_report(out_dir, results, pair, rep.html_max_tokens)
+    return pair
 
 
 def _default_name(path: Path) -> str:
@@ -142,11 +181,7 @@ def _model_names(cfg: EvalConfig) -> list[str]:
 
 
 def _shared_tokenizer(cfg: EvalConfig, paths: list[Path]):
-    """The one tokenizer every model uses; a model with another tokenizer.json is an error."""
-    for path in paths:
-        if not path.is_dir():
-            raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
-        model_kind(path)
+    """The one tokenizer every model uses (`paths` checked by `_contexts`); another tokenizer.json is an error."""
     files = [p / "tokenizer.json" for p in paths if (p / "tokenizer.json").is_file()]
     if cfg.tokenizer is None and not files:
         raise UserError("no model directory holds a tokenizer.json; pass tokenizer=path/to/tokenizer.json.")
@@ -159,24 +194,6 @@ def _shared_tokenizer(cfg: EvalConfig, paths: list[Path]):
                 "that share a tokenizer (their per-token losses would not align)."
             )
     return tokenizer
-
-
-def _check_vocab(vocab_size: int, tokenizer, path: Path) -> None:
-    if vocab_size < tokenizer.get_vocab_size():
-        raise UserError(
-            f"model {str(path)!r} has {vocab_size} output ids but the tokenizer has {tokenizer.get_vocab_size()}; "
-            "use the tokenizer the model was trained with."
-        )
-
-
-def _device_dtype(cfg: EvalConfig) -> tuple[torch.device, torch.dtype]:
-    device, dtype = default_device_dtype()
-    if cfg.score.device != "auto":
-        device = torch.device(cfg.score.device)
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if cfg.score.dtype != "auto":
-        dtype = getattr(torch, cfg.score.dtype)
-    return device, dtype
 
 
 def _read_reference(path: str | None):
@@ -198,6 +215,8 @@ def _read_reference(path: str | None):
 
 
 def _gaps(table, masks, names, n_boot, seed) -> pd.DataFrame:
+    if len(names) < 2:  # one model: no pair, no gap
+        return pd.DataFrame(columns=["model_a", "model_b", "filter", "domain", "gap", "ci_low", "ci_high"])
     overall = compare.paired_gaps(table, masks, names, n_boot, seed)
     overall.insert(3, "domain", "all")
     per_domain = compare.paired_gaps(table, masks, names, n_boot, seed, by="domain")
@@ -242,16 +261,18 @@ def _checkpoints(curves: dict[str, list[str]]) -> dict[str, list[tuple[int, Path
     return runs
 
 
-def _curves(checkpoints, table, windows, masks, cfg, device, dtype, cache, tokenizer) -> pd.DataFrame | None:
+def _curves(checkpoints, table, windows, masks, cfg, device, cache) -> pd.DataFrame | None:
     if not checkpoints:
         return None
     rows = []
     token_id = table["token_id"].to_numpy()
     for run, points in checkpoints.items():
         for step, path in points:
+            dtype = scoring_dtype(cfg.score.dtype, device, model_context(path).training)
             model = load_model(path, device, dtype, f"{run}@{step}")
-            _check_vocab(model.vocab_size, tokenizer, path)
-            losses = cached_losses(model, windows, token_id, cfg.score.batch_size, device, dtype, cache)
+            losses = cached_losses(
+                model, windows, token_id, cfg.score.batch_size, device, dtype, cache, cfg.progress
+            )
             for name, mask in masks.items():
                 rows.append({"run": run, "step": step, "filter": name,
                              "mean_loss": float(losses[mask].mean()) if mask.any() else np.nan, "tokens": int(mask.sum())})  # fmt: skip

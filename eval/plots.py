@@ -1,4 +1,4 @@
-"""The report's figures (matplotlib, Agg backend, PNG): gaps with CIs, per-POS gaps, gap vs
+"""The report's figures (matplotlib, Agg backend, PNG): mean loss per filter, gaps with CIs, per-POS gaps, gap vs
 repeat_n, filtered-loss curves over training steps, and probe accuracy against difficulty."""
 
 from __future__ import annotations
@@ -37,6 +37,18 @@ def gap_bars(gaps: pd.DataFrame, label: str, title: str, path: Path) -> Path:
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("mean gap (nats), 95% CI")
     ax.set_title(title)
+    return _save(fig, path)
+
+
+def loss_bars(losses: pd.DataFrame, path: Path) -> Path:
+    """Mean loss per filter, one bar per model (the report's first figure; the only one for one model)."""
+    table = losses.pivot_table(index="filter", columns="model", values="mean_loss", sort=False)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * table.size + 1.5))
+    table.plot.barh(ax=ax)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean loss (nats)")
+    ax.set_ylabel("")
+    ax.set_title("mean loss per filter")
     return _save(fig, path)
 
 

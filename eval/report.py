@@ -41,6 +41,7 @@ class Results:
     notes: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     probes: Any = None  # eval.probes.run.ProbeResults when probes= ran too
+    scoring: pd.DataFrame | None = None  # per model: dtype, training seq_len/precision, past_trained share
 
 
 def write_report(
@@ -93,7 +94,7 @@ def _pairs(results: Results) -> list[tuple[str, str]]:
 
 
 def _plots(directory: Path, results: Results) -> list[Path]:
-    figures = []
+    figures = [plots.loss_bars(results.losses, directory / "losses.png")]
     for a, b in _pairs(results):
         tag = f"{a}_vs_{b}"
         overall = _pair_rows(results.gaps, a, b)
@@ -128,6 +129,7 @@ def _summary(results: Results) -> dict:
         "documents": int(table["doc_id"].nunique()),
         "tokens_per_domain": {str(k): int(v) for k, v in table["domain"].value_counts(sort=False).items()},
         "settings": results.settings,
+        "scoring": _records(results.scoring),
         "losses": _records(results.losses),
         "gaps": _records(results.gaps),
         "favoured_tags": results.favoured_tags,
@@ -149,10 +151,11 @@ def _markdown(results: Results, figures: list[Path], probes: str = "") -> str:
         f"Models: {', '.join(results.models)}. {len(table)} tokens in {table['doc_id'].nunique()} documents "
         f"(domains: {', '.join(map(str, table['domain'].cat.categories))}). Losses in nats; the gap of a pair "
         "(a, b) is loss_a − loss_b on the same token, so a positive gap means b predicts better. 95% CIs "
-        "resample documents.",
+        "resample documents (within the domain for per-domain rows).",
         "",
         *[f"- {note}" for note in results.notes],
         "",
+        *_scoring_section(results.scoring),
         "## Mean loss per filter",
         "",
         _md(
@@ -161,13 +164,56 @@ def _markdown(results: Results, figures: list[Path], probes: str = "") -> str:
             ).reset_index()
         ),
         "",
+    ]
+    lines += (
+        _gap_sections(results)
+        if len(results.models) > 1
+        else ["One model: no gaps (a gap compares two).", ""]
+    )
+    if results.favoured_tags:
+        lines += [f"Most favoured open-class tags: {', '.join(results.favoured_tags)}.", ""]
+    if results.curves is not None and len(results.curves):
+        lines += ["## Filtered loss over training", "", _md(results.curves), ""]
+    if probes:
+        lines += [probes, ""]
+    lines += [
+        "## Figures",
+        "",
+        *[f"![{p.stem}](plots/{p.name})" for p in figures],
+        "",
+        "Token view: [tokens.html](tokens.html)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _scoring_section(scoring: pd.DataFrame | None) -> list[str]:
+    """How each model was scored: dtype, training seq_len and precision, share of targets past it."""
+    if scoring is None:
+        return []
+    return [
+        "## Scoring",
+        "",
+        "past_trained: share of scored targets predicted at positions >= the model's training seq_len "
+        "(never trained on; empty when the seq_len is unknown).",
+        "",
+        _md(scoring),
+        "",
+    ]
+
+
+def _gap_sections(results: Results) -> list[str]:
+    gaps = results.gaps
+    frames = (gaps, results.upos_gaps, results.tag_gaps, results.repeat_gaps)
+    dropped = sum(int((f["dropped"] > 0).sum()) for f in frames if "dropped" in f)
+    lines = [
         "## Paired gaps",
         "",
-        _md(results.gaps[results.gaps["domain"] == "all"].drop(columns="domain")),
+        _md(gaps[gaps["domain"] == "all"].drop(columns="domain")),
         "",
         "## Gaps per domain",
         "",
-        _md(results.gaps[results.gaps["domain"] != "all"]),
+        _md(gaps[gaps["domain"] != "all"]),
         "",
         "## Gaps per part of speech",
         "",
@@ -186,18 +232,11 @@ def _markdown(results: Results, figures: list[Path], probes: str = "") -> str:
         _md(results.regression),
         "",
     ]
-    if results.favoured_tags:
-        lines += [f"Most favoured open-class tags: {', '.join(results.favoured_tags)}.", ""]
-    if results.curves is not None and len(results.curves):
-        lines += ["## Filtered loss over training", "", _md(results.curves), ""]
-    if probes:
-        lines += [probes, ""]
-    lines += [
-        "## Figures",
-        "",
-        *[f"![{p.stem}](plots/{p.name})" for p in figures],
-        "",
-        "Token view: [tokens.html](tokens.html)",
-        "",
-    ]
-    return "\n".join(lines)
+    if dropped:
+        lines += [
+            f"Note: in {dropped} rows some bootstrap replicates drew no token of the row's filter or category "
+            "(column `dropped`, out of report.n_boot); they are left out of its CI, and a row with many has "
+            "too few documents for its CI to be trusted.",
+            "",
+        ]
+    return lines

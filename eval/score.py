@@ -9,11 +9,13 @@ least min(p, W - S) tokens of its document (`context_start` records where its co
 `repeat_n` is recomputed over exactly that context). S = W gives non-overlapping windows.
 Windows are sorted by length and batched, right-padded; causal models ignore the padding.
 
-Precision: bf16 on CUDA, fp32 on CPU; the loss is `cross_entropy(reduction="none")` on the logits,
-cast to fp32 one batch at a time (no log-softmax tensor is kept).
+Precision: the caller's dtype (eval.context: the training precision by default); the loss is
+`cross_entropy(reduction="none")` on the logits, cast to fp32 one batch at a time (no log-softmax
+tensor is kept).
 
-Caching and resume: a model's losses are stored under `cache_dir` keyed by the model (resolved
-path, weight file sizes and mtimes), the token stream, W, S, the separator and the dtype. While
+Caching and resume: a model's losses are stored under `cache_dir` keyed by `SCORE_VERSION`, the
+model (resolved path, weight file sizes and mtimes), the windows' inputs, W, S, the separator, the
+target ids and the dtype. While
 scoring, finished batches are checkpointed every `checkpoint_every` batches, so an interrupted run
 resumes where it stopped.
 """
@@ -39,6 +41,9 @@ from models.pretrained import check_pretrained, is_pretrained_dir, load_pretrain
 
 ForwardFn = Callable[[torch.Tensor], torch.Tensor]
 CE_ROWS = 256
+# Part of every loss-cache key: bump it whenever a change to scoring (windows, loss, model code or
+# kernels) changes the losses, so no cached loss of older code is read back.
+SCORE_VERSION = 2
 
 
 @dataclass
@@ -75,13 +80,6 @@ def model_identity(path: Path) -> str:
         f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(path.iterdir()) if p.is_file()
     ]
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
-
-
-def default_device_dtype() -> tuple[torch.device, torch.dtype]:
-    """bf16 on CUDA, fp32 on CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda"), torch.bfloat16
-    return torch.device("cpu"), torch.float32
 
 
 def load_model(
@@ -300,23 +298,31 @@ def cached_losses(
     device: torch.device,
     dtype: torch.dtype,
     cache_dir: Path | None,
+    progress: bool = True,
 ) -> np.ndarray:
-    """`token_losses`, read from / written to the per-model cache when `cache_dir` is set."""
+    """`token_losses` (a progress bar named after the model unless `progress` is False), read from /
+    written to the per-model cache when `cache_dir` is set."""
+    label = model.name if progress else None
     if cache_dir is None:
-        return token_losses(model.forward, windows, token_id, batch_size, device, progress=model.name)
-    key = hashlib.sha256(json.dumps([model.identity, windows.fingerprint, str(dtype)]).encode()).hexdigest()[
-        :32
-    ]
+        return token_losses(model.forward, windows, token_id, batch_size, device, progress=label)
+    key = loss_cache_key(model.identity, windows, token_id, dtype)
     final, partial = cache_dir / f"losses-{key}.npy", cache_dir / f"losses-{key}.partial.npz"
     if final.is_file():
         losses = np.load(final)
         if losses.shape == (len(token_id),):
             return losses
     cache_dir.mkdir(parents=True, exist_ok=True)
-    losses = token_losses(model.forward, windows, token_id, batch_size, device, model.name, partial)
+    losses = token_losses(model.forward, windows, token_id, batch_size, device, label, partial)
     _save_atomic(final, losses)
     partial.unlink(missing_ok=True)
     return losses
+
+
+def loss_cache_key(identity: str, windows: Windows, token_id: np.ndarray, dtype: torch.dtype) -> str:
+    """The cache key of one model's losses: code version, model, windows, target ids and dtype."""
+    targets = hashlib.sha256(np.ascontiguousarray(token_id, dtype=np.int64).tobytes()).hexdigest()
+    fields = [SCORE_VERSION, identity, windows.fingerprint, targets, str(dtype)]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:32]
 
 
 def _load_partial(path: Path, losses: np.ndarray) -> int:

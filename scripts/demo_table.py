@@ -7,8 +7,9 @@ Filtered losses, per filter: each model's mean loss, and the gap of every other 
 first (the transformer), loss(first) - loss(other) with its 95% bootstrap CI over documents:
 positive means the other model predicts those tokens better (the study's sign convention).
 Probes, per probe and difficulty: each model's accuracy and the paired accuracy difference of every
-other model against the first, other - first, with its 95% CI over examples. `*` marks CIs that
-exclude zero.
+other model against the first, other - first, with its 95% CI over examples (MQAR: test
+sequences). `*` marks CIs that exclude zero. Each run's header line per model: window, stride,
+dtype and the share of scored targets past the model's training seq_len.
 """
 
 from __future__ import annotations
@@ -40,16 +41,34 @@ def table(summary: dict) -> str:
     }
     header = f"{'filter':<18} {'tokens':>7} " + " ".join(f"{m[:16]:>16}" for m in models)
     header += "".join(f"  {base[:12] + ' - ' + m[:12]:>31}" for m in others)
-    lines = [f"mean loss (nats) per model; gap = loss({base}) - loss(other), 95% CI over documents", header]
+    lines = [
+        *scoring_lines(summary),
+        f"mean loss (nats) per model; gap = loss({base}) - loss(other), 95% CI over documents",
+        header,
+    ]
     for name in [f for f in FILTERS if (f, base) in losses]:
         row = f"{name:<18} {losses[(name, base)]['tokens']:>7} "
-        row += " ".join(f"{losses[(name, m)]['mean_loss']:>16.3f}" for m in models)
+        row += " ".join(_number(losses[(name, m)]["mean_loss"]) for m in models)
         for m in others:
             g = gaps[(name, m)]
             star = "*" if g["ci_low"] > 0 or g["ci_high"] < 0 else " "
             row += f"  {g['gap']:>+9.3f} [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}]{star}"
         lines.append(row)
     return "\n".join(lines)
+
+
+def scoring_lines(summary: dict) -> list[str]:
+    """Per model: window, stride, dtype and the share of targets past its training seq_len."""
+    lines = []
+    for row in summary.get("scoring", []):
+        past = "unknown" if row["past_trained"] is None else f"{row['past_trained']:.1%}"
+        lines.append(f"{row['model']}: windows of {row['window']} every {row['stride']}, {row['dtype']}, "
+                     f"trained seq_len {row['trained_seq_len']}, targets past it {past}")  # fmt: skip
+    return lines
+
+
+def _number(value: float | None) -> str:
+    return f"{'-':>16}" if value is None else f"{value:>16.3f}"
 
 
 def probe_table(summary: dict) -> str:
@@ -63,7 +82,10 @@ def probe_table(summary: dict) -> str:
     }
     header = f"{'probe':<8} {'difficulty':>10} {'n':>4} " + " ".join(f"{m[:16]:>16}" for m in models)
     header += "".join(f"  {m[:12] + ' - ' + base[:12]:>31}" for m in others)
-    lines = [f"probe accuracy per model; difference = acc(other) - acc({base}), 95% CI over examples", header]
+    lines = [
+        f"probe accuracy per model; difference = acc(other) - acc({base}), 95% CI over examples (MQAR: over test sequences)",
+        header,
+    ]
     for probe, difficulty in dict.fromkeys((r["probe"], r["difficulty"]) for r in summary["probes"]):
         row = f"{probe:<8} {difficulty:>10g} {acc[(probe, difficulty, base)]['n']:>4} "
         row += " ".join(

@@ -43,13 +43,17 @@ class Callback(Protocol):
 
 
 def callback_configs(
-    callbacks: Sequence[Mapping[str, Any]], filtered_eval: Sequence[str], window: int, stride: int | None
+    callbacks: Sequence[Mapping[str, Any]],
+    filtered_eval: Sequence[str],
+    window: int | None,
+    stride: int | None,
+    corpus: str | None = None,
 ) -> list[dict[str, Any]]:
     """`trainer.callbacks`, plus the filtered-loss callback that the `trainer.filtered_eval` shortcut names."""
     configs = [dict(c) for c in callbacks]
     if filtered_eval:
         configs.append({"_target_": FILTERED_LOSS_TARGET, "filters": list(filtered_eval), "window": window,
-                        "stride": stride})  # fmt: skip
+                        "stride": stride, **({"corpus": corpus} if corpus else {})})  # fmt: skip
     return configs
 
 

@@ -67,9 +67,13 @@ class TrainerConfig:
     # mapping with a Hydra `_target_` and its arguments.
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     # Shortcut: filtered validation losses at every evaluation, e.g. [all, content, function,
-    # "content & no_copy"], adds eval.inloop.FilteredLossCallback(filters, window, stride).
+    # "content & no_copy"], adds eval.inloop.FilteredLossCallback(filters, corpus, window, stride), which
+    # resolves documents, W and S as `python -m eval corpus=... score.window=... score.stride=...` does.
     filtered_eval: list[str] = field(default_factory=list)
-    filtered_eval_window: int = 512
+    filtered_eval_corpus: str | None = (
+        None  # a conf/corpus name (e.g. demo); null: this data's validation split
+    )
+    filtered_eval_window: int | None = None  # null: seq_len (at most 2048), as python -m eval
     filtered_eval_stride: int | None = None  # null: window // 2, as python -m eval
     checkpoint_interval: int = 500  # 0: no intermediate checkpoints
     keep_last: int = 2  # checkpoints kept on disk

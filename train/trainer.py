@@ -127,7 +127,13 @@ class Trainer:
         self.peak_flops = peak_flops(world.device, t.peak_flops, announce=world.is_main)
         self.signal_received: int | None = None
         self.callbacks = build_callbacks(
-            callback_configs(t.callbacks, t.filtered_eval, t.filtered_eval_window, t.filtered_eval_stride)
+            callback_configs(
+                t.callbacks,
+                t.filtered_eval,
+                t.filtered_eval_window,
+                t.filtered_eval_stride,
+                t.filtered_eval_corpus,
+            )
         )
         self.logger = MetricsLogger(
             self.run_dir,

@@ -1,10 +1,12 @@
 """The probes' part of a run dir: probes.parquet, plots/probe_<name>.png, summary records, `## Probes`.
 
 Statistics per model x probe x setting: accuracy (share of examples with margin > 0) and mean
-margin, each with a 95% percentile bootstrap CI over examples (`eval.compare.bootstrap_means`,
-examples as the resampled units). Paired differences between two models (a − b, earlier minus
-later in models=) are taken example by example (same examples, same prefixes), so their CIs come
-from resampling examples of the per-example differences: a paired bootstrap.
+margin, each with a 95% percentile bootstrap CI (`eval.compare.bootstrap_means`). The resampled
+unit is the test sequence (`sequence` column) where a probe scores several answers of one sequence
+(MQAR's P queries share their context, so they are not independent), the example otherwise.
+Paired differences between two models (a − b, earlier minus later in models=) are taken example by
+example (same examples, same prefixes), so their CIs resample the same units of the per-example
+differences: a paired bootstrap.
 """
 
 from __future__ import annotations
@@ -21,19 +23,27 @@ from eval.compare import bootstrap_means, pairs
 KEYS = ["probe", "setting", "difficulty"]
 
 
-def _mean_ci(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+def _mean_ci(values: np.ndarray, clusters: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
     mean, low, high = bootstrap_means(
-        values.astype(np.float64), np.ones((1, len(values)), bool), np.arange(len(values)), n_boot, seed
+        values.astype(np.float64), np.ones((1, len(values)), bool), clusters, n_boot, seed
     )
     return float(mean[0]), float(low[0]), float(high[0])
+
+
+def _clusters(part: pd.DataFrame, sequence: str = "sequence") -> np.ndarray:
+    """The bootstrap's units: each row's test sequence when the probe records one, else its example."""
+    if sequence in part and part[sequence].notna().all():
+        return part[sequence].to_numpy()
+    return part["example"].to_numpy()
 
 
 def probe_stats(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """model x probe x setting: accuracy, margin and their CIs, n (in the order the rows came)."""
     rows = []
     for (model, probe, setting, difficulty), part in frame.groupby(["model", *KEYS], sort=False):
-        acc = _mean_ci(part["correct"].to_numpy(), n_boot, seed)
-        margin = _mean_ci(part["margin"].to_numpy(), n_boot, seed)
+        clusters = _clusters(part)
+        acc = _mean_ci(part["correct"].to_numpy(), clusters, n_boot, seed)
+        margin = _mean_ci(part["margin"].to_numpy(), clusters, n_boot, seed)
         rows.append({
             "model": model, "probe": probe, "setting": setting, "difficulty": difficulty,
             "accuracy": acc[0], "accuracy_low": acc[1], "accuracy_high": acc[2],
@@ -52,10 +62,12 @@ def probe_differences(
             frame[frame["model"] == b], on=[*KEYS, "example"], suffixes=("_a", "_b")
         )
         for (probe, setting, difficulty), part in joined.groupby(KEYS, sort=False):
-            acc = _mean_ci(
-                part["correct_a"].to_numpy(float) - part["correct_b"].to_numpy(float), n_boot, seed
+            clusters = _clusters(part, "sequence_a")
+            correct = part["correct_a"].to_numpy(float) - part["correct_b"].to_numpy(float)
+            acc = _mean_ci(correct, clusters, n_boot, seed)
+            margin = _mean_ci(
+                part["margin_a"].to_numpy() - part["margin_b"].to_numpy(), clusters, n_boot, seed
             )
-            margin = _mean_ci(part["margin_a"].to_numpy() - part["margin_b"].to_numpy(), n_boot, seed)
             rows.append({
                 "model_a": a, "model_b": b, "probe": probe, "setting": setting, "difficulty": difficulty,
                 "accuracy_diff": acc[0], "accuracy_diff_low": acc[1], "accuracy_diff_high": acc[2],
@@ -98,7 +110,9 @@ def probe_section(results, figures: list[Path]) -> str:
         "",
         "Accuracy is the share of examples whose right answer outscores every distractor (margin > 0); the "
         "margin is log p(right) − max log p(distractor) in nats, summed over an answer's tokens. 95% CIs "
-        "resample examples; the paired differences (a − b) compare both models on the same examples.",
+        "resample test sequences (all answers of one sequence together: MQAR's queries share their context), "
+        "or examples where each has its own; the paired differences (a − b) compare both models on the same "
+        "examples.",
         "",
         *[f"- {note}" for note in results.notes],
     ]

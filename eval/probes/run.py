@@ -9,7 +9,7 @@ ValueError). `eval.pipeline` calls `run_probes_only` when no corpus is given, an
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -20,9 +20,11 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from eval.context import check_vocab, model_context
 from eval.probes import COLUMNS, SCORED, probe_module
 from eval.probes.report import probe_differences, probe_stats, write_probe_report
 from eval.probes.scored import build_examples
+from eval.probes.trained import check_settings
 from eval.score import load_model
 from models.errors import UserError
 
@@ -53,6 +55,8 @@ def plan(probes: dict[str, Any]) -> Plan:
             raise UserError(
                 f"probe {name!r}: {reason}; see conf/probes/{name}.yaml for its settings."
             ) from None
+        if name not in SCORED:
+            check_settings(name, out[name][1])
     return out
 
 
@@ -69,23 +73,16 @@ def run_probes(
     paths: list[Path],
     tokenizer,
     device: torch.device,
-    dtype: torch.dtype,
+    dtype: torch.dtype | Sequence[torch.dtype],
     n_boot: int = 1000,
     seed: int = 0,
 ) -> ProbeResults:
-    """Every probe on every model (loaded once each); statistics bootstrap examples `n_boot` times."""
+    """Every probe on every model (loaded once each, in `dtype`: one for all or one per model);
+    statistics bootstrap examples `n_boot` times."""
     frames, notes = [], []
-    for name, path in zip(names, paths):
+    dtypes = [dtype] * len(names) if isinstance(dtype, torch.dtype) else list(dtype)
+    for name, path, dtype in zip(names, paths, dtypes):
         model = load_model(path, device, dtype, name)
-        if (
-            tokenizer is not None
-            and model.vocab_size < tokenizer.get_vocab_size()
-            and set(probes) & set(SCORED)
-        ):
-            raise UserError(
-                f"model {str(path)!r} has {model.vocab_size} output ids but the tokenizer has "
-                f"{tokenizer.get_vocab_size()}; use the tokenizer the model was trained with."
-            )
         for probe, (module, settings) in probes.items():
             frame = module.evaluate(model, settings, tokenizer if probe in SCORED else None, device, dtype)
             notes += frame.attrs.get("notes", [])
@@ -108,7 +105,7 @@ def run_probes_only(
     out_dir: Path,
     shared_tokenizer: Callable[[list[Path]], Any],
     device: torch.device,
-    dtype: torch.dtype,
+    dtypes: Sequence[torch.dtype],
 ) -> list[Path]:
     """`python -m eval models=[...] probes=[...]` without a corpus: probes.parquet, summary.json,
     report.md and plots/probe_*.png in `out_dir`. `shared_tokenizer(paths)` gives the models' one
@@ -120,13 +117,15 @@ def run_probes_only(
             "nothing to evaluate: pass corpus=NAME (filtered losses, e.g. corpus=demo), probes=[...] "
             "(e.g. probes=[pronoun,entity,closure,copy]) or both."
         )
-    paths = [Path(p) for p in cfg.models]
-    for path in paths:
-        if not path.is_dir():
-            raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
+    paths = [Path(p) for p in cfg.models]  # checked by eval.pipeline
     tokenizer = shared_tokenizer(paths) if set(probes) & set(SCORED) else None
+    if tokenizer is not None:
+        for path in paths:
+            check_vocab(model_context(path), tokenizer)
     prepare(probes, tokenizer)
-    results = run_probes(probes, names, paths, tokenizer, device, dtype, cfg.report.n_boot, cfg.report.seed)
+    results = run_probes(probes, names, paths, tokenizer, device, dtypes, cfg.report.n_boot, cfg.report.seed)
+    used = ", ".join(f"{name} {str(dtype).removeprefix('torch.')}" for name, dtype in zip(names, dtypes))
+    results.notes.insert(0, f"scored in (score.dtype={cfg.score.dtype}): {used}.")
     settings = OmegaConf.to_container(OmegaConf.structured(cfg)) | {
         "seconds": round(time.perf_counter() - started, 1)
     }

@@ -9,6 +9,7 @@ log p(correct) - max log p(any other answer symbol of the task), `correct` = mar
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -32,6 +33,19 @@ def last_position(labels: np.ndarray) -> np.ndarray:
     mask = np.zeros(labels.shape, dtype=bool)
     mask[:, -1] = labels[:, -1] != IGNORE
     return mask
+
+
+POSITIVE_SETTINGS = ("examples", "batch_size")  # a trained probe's counts: 0 would score nothing
+
+
+def check_settings(probe: str, settings) -> None:
+    """UserError for a trained probe's setting that would score nothing: a zero count or an empty list."""
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if field.name in POSITIVE_SETTINGS and value < 1:
+            raise UserError(f"probes.{probe}.{field.name}={value} must be at least 1; set a positive number.")
+        if isinstance(value, list) and not value:
+            raise UserError(f"probes.{probe}.{field.name} is empty; list at least one value to test.")
 
 
 def score_answers(

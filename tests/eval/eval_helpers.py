@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+import yaml
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from models import build_model, load_model_config, save_pretrained
@@ -74,3 +76,12 @@ def run_eval(
         run = f"import runpy, sys; sys.argv[1:] = {args!r}; runpy.run_module('eval', run_name='__main__')"
         command = [sys.executable, "-c", f"{patch}; {run}"]
     return subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[2]), out
+
+
+def trained_at(source: Path, out: Path, seq_len: int, precision: str = "fp32") -> Path:
+    """A copy of a pretrained dir whose config.yaml records training at `seq_len` in `precision`."""
+    shutil.copytree(source, out)
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    config["training"] = {"seq_len": seq_len, "precision": precision, "steps": 10, "tokens": 1000}
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return out

@@ -77,3 +77,23 @@ def test_regression_recovers_planted_effect() -> None:
     assert fit.loc["is_content", "ci_low"] < 0.15 < fit.loc["is_content", "ci_high"]
     assert abs(fit.loc["log_frequency", "coef"]) < 3 * fit.loc["log_frequency", "se"] + 1e-3
     assert "domain_prose" in fit.index  # domain fixed effects, one level dropped
+
+
+def test_a_domain_ci_resamples_only_that_domain_and_counts_dropped_replicates() -> None:
+    """A domain of 2 documents among 40: resampling all 40 leaves it out of ~13% of the replicates."""
+    t = synthetic(n_docs=40, per_doc=10)
+    t["domain"] = pd.Categorical(np.where(t["doc_id"] < 2, "rare", "common"))
+    t.loc[t["doc_id"] == 0, "loss_h"] = t.loc[t["doc_id"] == 0, "loss_t"]  # gap 0 in doc 0...
+    t.loc[t["doc_id"] == 1, "loss_h"] = t.loc[t["doc_id"] == 1, "loss_t"] - 1.0  # ...and 1 in doc 1
+    one_doc = (t["doc_id"] == 5).to_numpy()
+    masks = {"all": np.ones(len(t), bool), "one_doc": one_doc}
+    per_domain = paired_gaps(t, masks, ["t", "h"], n_boot=2000, seed=0, by="domain").set_index(
+        ["domain", "filter"]
+    )
+    rare = per_domain.loc[("rare", "all")]
+    assert rare["dropped"] == 0 and rare["documents"] == 2
+    assert np.isclose(rare["ci_low"], 0.0) and np.isclose(rare["ci_high"], 1.0)  # two documents: 0, 1/2 or 1
+    overall = paired_gaps(t, masks, ["t", "h"], n_boot=2000, seed=0).set_index("filter")
+    # a filter in 1 of 40 documents: a replicate misses it with probability (39/40)^40 ≈ 0.36
+    assert 0.3 * 2000 < overall.loc["one_doc", "dropped"] < 0.42 * 2000 and overall.loc["all", "dropped"] == 0
+    assert "dropped" in category_gaps(t, "upos", "t", "h", n_boot=50).columns

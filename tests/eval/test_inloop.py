@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from eval_helpers import DOMAINS, EOS, TEXTS, run_eval
+from eval_helpers import DOMAINS, EOS, TEXTS, run_eval, trained_at
 
 from eval.annotate import load_tokenizer
-from eval.inloop import FilteredLoss
+from eval.inloop import FilteredLoss, FilteredLossCallback
 from eval.score import load_model
 from models import load_pretrained
 
@@ -95,3 +97,33 @@ def test_filtered_loss_equals_python_m_eval(tmp_path, tiny_models, tokenizer_fil
         assert np.isclose(
             metrics[f"val/loss/{name.replace(' ', '')}"], offline.loc[name, "mean_loss"], atol=1e-5
         )
+
+
+@pytest.mark.slow
+def test_in_loop_callback_and_python_m_eval_agree_by_default(
+    tmp_path, tiny_models, tokenizer_file, monkeypatch
+) -> None:
+    """No window, stride or documents given on either side: both read corpus `handcrafted` and the seq_len
+    (eval from the model's config.yaml, the callback from the trainer), so their numbers are the same."""
+    model = trained_at(tiny_models["hybrid"], tmp_path / "hybrid", seq_len=24)
+    proc, out = run_eval(tmp_path, [model], "score.window=null", "filters.use=[all,content]",
+                         "filters.favoured.enabled=false")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scoring"][0]["window"] == 24 and summary["scoring"][0]["stride"] == 12
+    offline = pd.DataFrame(summary["losses"]).set_index("filter")
+
+    monkeypatch.setattr(
+        "eval.corpus.CORPUS_DIR", tmp_path / "conf" / "corpus"
+    )  # run_eval wrote handcrafted.yaml
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(tokenizer_file, data / "tokenizer.json")
+    trainer = SimpleNamespace(data_path=data, cfg=SimpleNamespace(trainer=SimpleNamespace(seq_len=24)),
+                              model=load_model(model, torch.device("cpu"), torch.float32).forward)  # fmt: skip
+    callback = FilteredLossCallback(["all", "content"], corpus="handcrafted")
+    callback.on_fit_start(trainer)
+    metrics = callback.on_evaluate(trainer)
+    for name in ("all", "content"):
+        assert int(callback.loss.masks[name].sum()) == int(offline.loc[name, "tokens"]), name
+        assert np.isclose(metrics[f"val/loss/{name}"], offline.loc[name, "mean_loss"], atol=1e-5), name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -12,8 +13,11 @@ from omegaconf import OmegaConf
 from statsmodels.stats.proportion import proportion_confint
 
 from eval.probes import COLUMNS, probe_module
+from eval.probes.report import probe_differences, probe_stats
+from eval.probes.run import plan
 from eval.score import LoadedModel, load_model
 from models.config import CONF_DIR
+from models.errors import UserError
 from train.config import register_configs
 from train.data.synthetic import IGNORE, MQARConfig, ParityConfig, S5Config, Task, build_task
 from train.distributed import World
@@ -111,3 +115,32 @@ def test_a_trained_parity_model_beats_chance(tmp_path: Path) -> None:
     assert len(frame) == 200
     low, _ = proportion_confint(int(frame["correct"].sum()), len(frame), alpha=0.05, method="wilson")
     assert low > 0.5, frame["correct"].mean()
+
+
+def test_queries_of_one_sequence_are_resampled_together() -> None:
+    """10 sequences x 20 queries, each sequence all right or all wrong: 10 units of evidence, not 200."""
+    sequence = np.repeat(np.arange(10), 20)
+    correct = sequence % 2 == 0
+    frame = pd.DataFrame({"model": "m", "probe": "mqar", "setting": "pairs=20", "difficulty": 20.0,
+                          "example": np.arange(200), "correct": correct, "margin": np.where(correct, 1.0, -1.0),
+                          "target_loss": 1.0, "sequence": sequence})  # fmt: skip
+    clustered = probe_stats(frame, n_boot=2000).iloc[0]
+    independent = probe_stats(frame.drop(columns="sequence"), n_boot=2000).iloc[0]
+    assert clustered["accuracy"] == independent["accuracy"] == 0.5
+    width = clustered["accuracy_high"] - clustered["accuracy_low"]
+    assert width > 2 * (independent["accuracy_high"] - independent["accuracy_low"]) and width > 0.5
+    pair = pd.concat([frame, frame.assign(model="n", correct=True, margin=1.0)], ignore_index=True)
+    diff = probe_differences(pair, ["m", "n"], n_boot=2000).iloc[0]
+    assert diff["accuracy_diff"] == -0.5 and diff["accuracy_diff_high"] - diff["accuracy_diff_low"] > 0.5
+
+
+@pytest.mark.parametrize(
+    "probe, setting, expected",
+    [("mqar", {"pairs": []}, "probes.mqar.pairs is empty"),
+     ("parity", {"examples": 0}, "probes.parity.examples=0 must be at least 1"),
+     ("s5", {"batch_size": 0}, "probes.s5.batch_size=0 must be at least 1")],
+)  # fmt: skip
+def test_a_setting_that_would_score_nothing_is_one_line(probe: str, setting: dict, expected: str) -> None:
+    with pytest.raises(UserError) as error:
+        plan({probe: setting})
+    assert expected in str(error.value) and "\n" not in str(error.value)
