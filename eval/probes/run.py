@@ -20,8 +20,8 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from eval.probes import COLUMNS, SCORED, probe_module
-from eval.probes.report import probe_differences, probe_stats, write_probe_report
+from eval.probes import COLUMNS, SCORED, TOKENIZED, probe_module
+from eval.probes.report import induction_stats, probe_differences, probe_stats, write_probe_report
 from eval.probes.scored import build_examples
 from eval.score import load_model
 from models.errors import UserError
@@ -38,6 +38,7 @@ class ProbeResults:
     stats: pd.DataFrame  # model x probe x setting: accuracy, margin (95% CIs), n
     differences: pd.DataFrame  # model pair x probe x setting: paired differences (95% CIs), n
     notes: list[str] = field(default_factory=list)
+    induction: pd.DataFrame = field(default_factory=pd.DataFrame)  # model x L (eval.probes.induction)
 
 
 def plan(probes: dict[str, Any]) -> Plan:
@@ -80,14 +81,14 @@ def run_probes(
         if (
             tokenizer is not None
             and model.vocab_size < tokenizer.get_vocab_size()
-            and set(probes) & set(SCORED)
+            and set(probes) & set(TOKENIZED)
         ):
             raise UserError(
                 f"model {str(path)!r} has {model.vocab_size} output ids but the tokenizer has "
                 f"{tokenizer.get_vocab_size()}; use the tokenizer the model was trained with."
             )
         for probe, (module, settings) in probes.items():
-            frame = module.evaluate(model, settings, tokenizer if probe in SCORED else None, device, dtype)
+            frame = module.evaluate(model, settings, tokenizer if probe in TOKENIZED else None, device, dtype)
             notes += frame.attrs.get("notes", [])
             frames.append(frame.assign(model=name))
         del model
@@ -99,6 +100,7 @@ def run_probes(
         stats=probe_stats(frame, n_boot, seed),
         differences=probe_differences(frame, names, n_boot, seed),
         notes=notes,
+        induction=induction_stats(frame, n_boot, seed),
     )
 
 
@@ -124,7 +126,7 @@ def run_probes_only(
     for path in paths:
         if not path.is_dir():
             raise UserError(f"model directory {str(path)!r} does not exist; check the models= list.")
-    tokenizer = shared_tokenizer(paths) if set(probes) & set(SCORED) else None
+    tokenizer = shared_tokenizer(paths) if set(probes) & set(TOKENIZED) else None
     prepare(probes, tokenizer)
     results = run_probes(probes, names, paths, tokenizer, device, dtype, cfg.report.n_boot, cfg.report.seed)
     settings = OmegaConf.to_container(OmegaConf.structured(cfg)) | {
