@@ -74,4 +74,5 @@ def vocabulary(trainer) -> tuple[int, set[int], int | None]:
         return synthetic.build().vocab_size, set(), None
     described = json.loads((trainer.data_path / "manifest.json").read_text())["tokenizer"]
     tokenizer = load_tokenizer(trainer.data_path / described["file"])
-    return int(described["vocab_size"]), special_token_ids(tokenizer), int(described["eos_id"])
+    # the tokenizer's own size, as `probes=[induction]` takes it, so both draw the same sequences
+    return tokenizer.get_vocab_size(), special_token_ids(tokenizer), int(described["eos_id"])
