@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from eval import compare
 from eval.annotate import load_tokenizer, tokenizer_hash
 from eval.config import EvalConfig
+from eval.copying import copying_notes
 from eval.corpus import load_corpus, token_counts
 from eval.filters import Filters, favoured_tags
 from eval.probes import run as probes_run
@@ -81,9 +82,12 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         else None
     )
 
+    copying, copying_lines = copying_notes(
+        names, paths, cfg.report.induction_threshold, probe_results.induction if probe_results else None
+    )
     notes = [f"windows of {cfg.score.window} tokens every {windows.stride}, each document preceded by "
              f"{cfg.score.prefix_token!r}; repeat_n counts repeats in what the target saw, positions "
-             "[context_start, position] (repeat_n_doc: the whole document)."]  # fmt: skip
+             "[context_start, position] (repeat_n_doc: the whole document).", *copying_lines]  # fmt: skip
     tags: list[str] = []
     if fav.enabled:
         if reference is not None:
@@ -115,6 +119,7 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         settings=OmegaConf.to_container(OmegaConf.structured(cfg))
         | {"seconds": round(time.perf_counter() - started, 1)},
         probes=probe_results,
+        copying=copying,
     )
     pair = tuple(rep.html_pair) if rep.html_pair else (names[0], names[1 % len(names)])
     if len(pair) != 2 or not set(pair) <= set(names):

@@ -41,6 +41,7 @@ class Results:
     notes: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     probes: Any = None  # eval.probes.run.ProbeResults when probes= ran too
+    copying: list[dict] = field(default_factory=list)  # per model: eval.copying.copying_status
 
 
 def write_report(
@@ -134,6 +135,7 @@ def _summary(results: Results) -> dict:
         "regression": _records(results.regression),
         "curves": _records(results.curves),
         "notes": results.notes,
+        "copying": results.copying,
     }
 
 

@@ -173,7 +173,7 @@ def write_probe_report(out_dir: Path, results, settings: dict) -> list[Path]:
     def fill(stage: Path) -> None:
         (stage / "plots").mkdir()
         section, _, summary = probe_files(stage, results)
-        summary = {"models": results.models, "settings": settings, **summary}
+        summary = {"models": results.models, "settings": settings, **summary, "copying": results.copying}
         (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         title = f"# Probes\n\nModels: {', '.join(results.models)}.\n\n"
         (stage / "report.md").write_text(title + section)

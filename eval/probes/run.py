@@ -20,6 +20,7 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from eval.copying import copying_notes
 from eval.probes import COLUMNS, SCORED, TOKENIZED, probe_module
 from eval.probes.report import induction_stats, probe_differences, probe_stats, write_probe_report
 from eval.probes.scored import build_examples
@@ -39,6 +40,7 @@ class ProbeResults:
     differences: pd.DataFrame  # model pair x probe x setting: paired differences (95% CIs), n
     notes: list[str] = field(default_factory=list)
     induction: pd.DataFrame = field(default_factory=pd.DataFrame)  # model x L (eval.probes.induction)
+    copying: list[dict] = field(default_factory=list)  # per model, probes-only runs (eval.copying)
 
 
 def plan(probes: dict[str, Any]) -> Plan:
@@ -129,6 +131,8 @@ def run_probes_only(
     tokenizer = shared_tokenizer(paths) if set(probes) & set(TOKENIZED) else None
     prepare(probes, tokenizer)
     results = run_probes(probes, names, paths, tokenizer, device, dtype, cfg.report.n_boot, cfg.report.seed)
+    results.copying, lines = copying_notes(names, paths, cfg.report.induction_threshold, results.induction)
+    results.notes = [*lines, *results.notes]
     settings = OmegaConf.to_container(OmegaConf.structured(cfg)) | {
         "seconds": round(time.perf_counter() - started, 1)
     }
