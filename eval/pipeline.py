@@ -22,6 +22,7 @@ from eval.annotate import load_tokenizer, tokenizer_hash
 from eval.config import EvalConfig
 from eval.copying import copying_notes
 from eval.corpus import load_corpus, token_counts
+from eval.curves import gap_curves, snapshot_induction
 from eval.filters import Filters, favoured_tags
 from eval.probes import run as probes_run
 from eval.report import Results, write_report
@@ -103,6 +104,9 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
 
     masks = {expression: filters.mask(expression, table) for expression in cfg.filters.use}
     rep = cfg.report
+    curves, induction_curves, gap_curves_frame = _curves(
+        checkpoints, table, windows, masks, cfg, device, dtype, cache, tokenizer, prefix_id
+    )
     results = Results(
         models=names,
         table=table,
@@ -113,7 +117,9 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         tag_gaps=_per_pair(compare.category_gaps, table, names, "tag", rep, min_tokens=rep.tag_min_tokens),
         repeat_gaps=_per_pair(compare.category_gaps, table, names, "repeat_n", rep, min_tokens=1),
         regression=_regressions(table, names, filters, rep.regression),
-        curves=_curves(checkpoints, table, windows, masks, cfg, device, dtype, cache, tokenizer),
+        curves=curves,
+        induction_curves=induction_curves,
+        gap_curves=gap_curves_frame,
         favoured_tags=tags,
         notes=notes,
         settings=OmegaConf.to_container(OmegaConf.structured(cfg))
@@ -247,17 +253,25 @@ def _checkpoints(curves: dict[str, list[str]]) -> dict[str, list[tuple[int, Path
     return runs
 
 
-def _curves(checkpoints, table, windows, masks, cfg, device, dtype, cache, tokenizer) -> pd.DataFrame | None:
+def _curves(checkpoints, table, windows, masks, cfg, device, dtype, cache, tokenizer, prefix_id):
+    """(filtered loss, induction score, paired gaps per filter) per run and step; Nones without curves."""
     if not checkpoints:
-        return None
-    rows = []
+        return None, None, None
+    rows, induction, losses = [], [], {}
     token_id = table["token_id"].to_numpy()
     for run, points in checkpoints.items():
         for step, path in points:
             model = load_model(path, device, dtype, f"{run}@{step}")
             _check_vocab(model.vocab_size, tokenizer, path)
-            losses = cached_losses(model, windows, token_id, cfg.score.batch_size, device, dtype, cache)
+            losses[(run, step)] = cached_losses(
+                model, windows, token_id, cfg.score.batch_size, device, dtype, cache
+            )
+            induction.append(
+                {"run": run, "step": step, **snapshot_induction(model, tokenizer, prefix_id, device)}
+            )
             for name, mask in masks.items():
                 rows.append({"run": run, "step": step, "filter": name,
-                             "mean_loss": float(losses[mask].mean()) if mask.any() else np.nan, "tokens": int(mask.sum())})  # fmt: skip
-    return pd.DataFrame(rows)
+                             "mean_loss": float(losses[(run, step)][mask].mean()) if mask.any() else np.nan,
+                             "tokens": int(mask.sum())})  # fmt: skip
+    gaps = gap_curves(table, masks, losses, list(checkpoints), cfg.report.n_boot, cfg.report.seed)
+    return pd.DataFrame(rows), pd.DataFrame(induction), gaps
