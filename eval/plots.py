@@ -126,7 +126,7 @@ def training_curves(
             ax.plot(points["step"], points["gap"], marker="o", label=f"{a} − {b}")
             ax.fill_between(points["step"], points["ci_low"], points["ci_high"], alpha=0.2)
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_title(f"gap on {name}")
+        ax.set_title(f"gap on {name} (positive: the later run predicts better)")
         ax.set_ylabel("nats, 95% CI")
         ax.legend(fontsize="small")
     axes[-1, 0].set_xlabel("step")
