@@ -4,11 +4,11 @@ Every training run has it by default (`trainer.induction_eval=true` adds
 `{_target_: eval.inloop_induction.InductionCallback, threshold: trainer.phase_threshold}` to the
 callbacks; `train.callbacks` names it by string, so the training half never imports eval). At fit
 start it draws a fixed small batch of `eval.induction` sequences (8 of L = min(64, (seq_len - 1)
-// 2) tokens, shown twice) from the run's own vocabulary: the prepared data's tokenizer, without its
-special tokens and after its EOS (the document separator of `manifest.json`), or a synthetic task's vocabulary (no separator).
-Scoring them is one forward of 8 sequences of at most 129 tokens: negligible beside a training step.
-At fit end rank 0 writes `phase.json` (`eval.phase`): the first step at which the score reached
-`threshold` nats, or null.
+// 2) tokens, at least 2, shown twice) from the run's own vocabulary: the prepared data's
+tokenizer without its special tokens, after its EOS (the document separator in `manifest.json`),
+or a synthetic task's vocabulary (no separator). Scoring them is one forward of 8 sequences of at
+most 129 tokens: negligible beside a training step. At fit end rank 0 writes `phase.json`
+(`eval.phase`): the first step at which the score reached `threshold` nats, or null.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import numpy as np
 from eval.annotate import load_tokenizer
 from eval.induction import induction_score, induction_sequences, special_token_ids
 from eval.phase import DEFAULT_THRESHOLD, describe_phase, write_phase
-from models.errors import UserError
 
 
 class InductionCallback:
@@ -41,12 +40,8 @@ class InductionCallback:
     def on_fit_start(self, trainer) -> None:
         if self.sequences is not None:
             return
-        length = self.length or min(64, (trainer.cfg.trainer.seq_len - 1) // 2)
-        if length < 2:
-            raise UserError(
-                f"trainer.seq_len={trainer.cfg.trainer.seq_len} is too short for the induction score "
-                "(two copies of at least 2 tokens); set trainer.induction_eval=false."
-            )
+        # within the training context where it allows two copies of 2+ tokens (all models accept longer)
+        length = self.length or max(2, min(64, (trainer.cfg.trainer.seq_len - 1) // 2))
         vocab, special, separator = vocabulary(trainer)
         self.sequences = induction_sequences(vocab, special, length, self.count, self.seed, separator)
 

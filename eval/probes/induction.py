@@ -9,7 +9,8 @@ the mean loss on its first copy minus that on its second (tokens 2..L of each, n
 on the settings and the tokenizer, so every model with that tokenizer sees the same ones, and those
 of L = 64 with 8 examples and seed 0 are exactly the in-loop `val/induction` batch of a run with
 seq_len >= 129 on the same tokenizer. The report adds a table of the score and the second-copy
-accuracy per model and L (`eval.probes.report.induction_stats`); `eval.phase` reads which models passed 1 nat.
+accuracy per model and L (`eval.probes.report.induction_stats`), which `eval.copying` reads for
+models without training metrics.
 """
 
 from __future__ import annotations
