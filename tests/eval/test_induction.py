@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 from eval.annotate import load_tokenizer
 from eval.induction import induction_score, induction_sequences, sequence_scores, special_token_ids
+from eval.inloop_induction import InductionCallback, vocabulary
 from eval.score import load_model
 from models.errors import UserError
 
@@ -95,3 +97,20 @@ def test_bad_lengths_and_vocabularies_are_user_errors() -> None:
         induction_sequences(VOCAB, set(), length=1, count=2)
     with pytest.raises(UserError, match="non-special"):
         induction_sequences(2, {0}, length=4, count=2)
+
+
+def synthetic_trainer(seq_len: int) -> SimpleNamespace:
+    task = SimpleNamespace(build=lambda: SimpleNamespace(vocab_size=257))
+    return SimpleNamespace(
+        cfg=SimpleNamespace(trainer=SimpleNamespace(seq_len=seq_len), data=SimpleNamespace(synthetic=task))
+    )
+
+
+@pytest.mark.parametrize(("seq_len", "length"), [(512, 64), (101, 50), (4, 2)])
+def test_in_loop_sequences_of_a_synthetic_task_use_its_vocabulary_without_separator(seq_len, length) -> None:
+    trainer = synthetic_trainer(seq_len)
+    assert vocabulary(trainer) == (257, set(), None)
+    callback = InductionCallback()
+    callback.on_fit_start(trainer)
+    assert callback.sequences.shape == (8, 2 * length) and callback.sequences.max() < 257
+    assert (callback.sequences[:, :length] == callback.sequences[:, length:]).all()
