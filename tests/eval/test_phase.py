@@ -55,6 +55,7 @@ def test_tokens_come_from_the_rate_when_no_record_shares_the_step(tmp_path) -> N
     assert detect_phase(read_metrics(run))["tokens"] == 40 * 512
 
 
+@pytest.mark.slow
 def test_cli_writes_phase_json_and_fails_in_one_line_without_metrics(tmp_path) -> None:
     run = write_run(tmp_path / "run", {50: 0.2, 100: 1.5})
     done = subprocess.run([sys.executable, "-m", "eval.phase", str(run), "--threshold", "0.5"], cwd=ROOT,
