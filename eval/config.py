@@ -99,6 +99,9 @@ class ReportConfig:
     html_pair: list[str] = field(default_factory=list)  # two model names; default: the first two
     html_max_tokens: int = 20000  # tokens.html shows the first this many tokens
     tag_min_tokens: int = 20  # per-tag tables skip rarer tags
+    induction_threshold: float = (
+        1.0  # a model copies in context once its induction score reaches this (eval.copying)
+    )
     regression: list[str] = field(
         default_factory=lambda: ["content", "function", "open_bracket", "close_bracket", "no_copy"]
     )  # filters used as indicators in the OLS of the gap

@@ -28,7 +28,9 @@ from eval.context import (
     scoring_dtype,
     scoring_summary,
 )
+from eval.copying import copying_notes
 from eval.corpus import scoring_corpus, token_counts
+from eval.curves import gap_curves, snapshot_induction
 from eval.filters import Filters, favoured_tags
 from eval.probes import run as probes_run
 from eval.report import Results, write_report
@@ -107,6 +109,12 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         else None
     )
 
+    copying, copying_lines = copying_notes(
+        names, paths, cfg.report.induction_threshold, probe_results.induction if probe_results else None
+    )
+    notes += copying_lines
+    for line in copying_lines:
+        print(line if line.startswith("warning:") else f"note: {line}")
     tags: list[str] = []
     if fav.enabled and (reference is not None or len(names) > 1):
         if reference is not None:
@@ -124,6 +132,9 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
 
     masks = {expression: filters.mask(expression, table) for expression in cfg.filters.use}
     rep = cfg.report
+    curves, induction_curves, gap_curves_frame = _curves(
+        checkpoints, table, windows, masks, cfg, device, cache, tokenizer, prefix_id
+    )
     results = Results(
         models=names,
         table=table,
@@ -134,13 +145,16 @@ def run_eval(cfg: EvalConfig, out_dir: Path) -> list[Path]:
         tag_gaps=_per_pair(compare.category_gaps, table, names, "tag", rep, min_tokens=rep.tag_min_tokens),
         repeat_gaps=_per_pair(compare.category_gaps, table, names, "repeat_n", rep, min_tokens=1),
         regression=_regressions(table, names, filters, rep.regression),
-        curves=_curves(checkpoints, table, windows, masks, cfg, device, cache),
+        curves=curves,
+        induction_curves=induction_curves,
+        gap_curves=gap_curves_frame,
         favoured_tags=tags,
         notes=notes,
         settings=OmegaConf.to_container(OmegaConf.structured(cfg))
         | {"seconds": round(time.perf_counter() - started, 1)},
         probes=probe_results,
         scoring=scoring,
+        copying=copying,
     )
     return write_report(out_dir, results, pair, rep.html_max_tokens)
 
@@ -261,19 +275,25 @@ def _checkpoints(curves: dict[str, list[str]]) -> dict[str, list[tuple[int, Path
     return runs
 
 
-def _curves(checkpoints, table, windows, masks, cfg, device, cache) -> pd.DataFrame | None:
+def _curves(checkpoints, table, windows, masks, cfg, device, cache, tokenizer, prefix_id):
+    """(filtered loss, induction score, paired gaps per filter) per run and step; Nones without curves."""
     if not checkpoints:
-        return None
-    rows = []
+        return None, None, None
+    rows, induction, losses = [], [], {}
     token_id = table["token_id"].to_numpy()
     for run, points in checkpoints.items():
         for step, path in points:
             dtype = scoring_dtype(cfg.score.dtype, device, model_context(path).training)
             model = load_model(path, device, dtype, f"{run}@{step}")
-            losses = cached_losses(
+            losses[(run, step)] = cached_losses(
                 model, windows, token_id, cfg.score.batch_size, device, dtype, cache, cfg.progress
+            )
+            induction.append(
+                {"run": run, "step": step, **snapshot_induction(model, tokenizer, prefix_id, device)}
             )
             for name, mask in masks.items():
                 rows.append({"run": run, "step": step, "filter": name,
-                             "mean_loss": float(losses[mask].mean()) if mask.any() else np.nan, "tokens": int(mask.sum())})  # fmt: skip
-    return pd.DataFrame(rows)
+                             "mean_loss": float(losses[(run, step)][mask].mean()) if mask.any() else np.nan,
+                             "tokens": int(mask.sum())})  # fmt: skip
+    gaps = gap_curves(table, masks, losses, list(checkpoints), cfg.report.n_boot, cfg.report.seed)
+    return pd.DataFrame(rows), pd.DataFrame(induction), gaps

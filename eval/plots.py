@@ -1,5 +1,6 @@
-"""The report's figures (matplotlib, Agg backend, PNG): mean loss per filter, gaps with CIs, per-POS gaps, gap vs
-repeat_n, filtered-loss curves over training steps, and probe accuracy against difficulty."""
+"""The report's figures (matplotlib, Agg backend, PNG): mean loss per filter, gaps with CIs, per-POS
+gaps, gap vs repeat_n, filtered-loss curves over training steps, induction scores and paired gaps
+against step, and probe accuracy against difficulty."""
 
 from __future__ import annotations
 
@@ -102,3 +103,44 @@ def probe_accuracy(stats: pd.DataFrame, title: str, path: Path) -> Path:
     ax.set_title(title)
     ax.legend(fontsize="small")
     return _save(fig, path)
+
+
+def _induction_panel(ax, induction: pd.DataFrame, threshold: float) -> None:
+    for run, points in induction.groupby("run", sort=False):
+        points = points.sort_values("step")
+        ax.plot(points["step"], points["score"], marker="o", label=str(run))
+    ax.axhline(threshold, color="grey", linestyle="--", linewidth=1, label=f"{threshold:g} nat")
+    ax.set_title("induction score (loss on copy 1 − copy 2)")
+    ax.set_ylabel("nats")
+    ax.legend(fontsize="small")
+
+
+def training_curves(
+    induction: pd.DataFrame, gaps: pd.DataFrame | None, threshold: float, directory: Path
+) -> list[Path]:
+    """`induction_curves.png` (the score per run against step, with the threshold), and with two or
+    more runs `gap_curves.png`: the same panel on top of one panel per filter holding each pair's
+    gap with its 95% CI band, all on a shared step axis, so crossovers line up with phase changes."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _induction_panel(ax, induction, threshold)
+    ax.set_xlabel("step")
+    figures = [_save(fig, directory / "induction_curves.png")]
+    if gaps is None or not len(gaps):
+        return figures
+    filters = list(dict.fromkeys(gaps["filter"]))
+    fig, axes = plt.subplots(
+        len(filters) + 1, 1, figsize=(7, 2.6 * (len(filters) + 1)), sharex=True, squeeze=False
+    )
+    _induction_panel(axes[0, 0], induction, threshold)
+    for ax, name in zip(axes[1:, 0], filters):
+        for (a, b), points in gaps[gaps["filter"] == name].groupby(["model_a", "model_b"], sort=False):
+            points = points.sort_values("step")
+            ax.plot(points["step"], points["gap"], marker="o", label=f"{a} − {b}")
+            ax.fill_between(points["step"], points["ci_low"], points["ci_high"], alpha=0.2)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_title(f"gap on {name} (positive: the later run predicts better)")
+        ax.set_ylabel("nats, 95% CI")
+        ax.legend(fontsize="small")
+    axes[-1, 0].set_xlabel("step")
+    figures.append(_save(fig, directory / "gap_curves.png"))
+    return figures

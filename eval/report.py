@@ -18,6 +18,7 @@ import pandas as pd
 
 from eval import plots
 from eval.html import tokens_html
+from eval.phase import DEFAULT_THRESHOLD
 from eval.probes.report import probe_files
 
 OUTPUTS = ("tokens.parquet", "report.md", "gaps.csv", "summary.json", "plots", "tokens.html")
@@ -37,11 +38,14 @@ class Results:
     repeat_gaps: pd.DataFrame  # pair x repeat_n
     regression: pd.DataFrame  # pair x term: coef, se, p_value, CI
     curves: pd.DataFrame | None = None  # run, step, filter, mean_loss, tokens
+    induction_curves: pd.DataFrame | None = None  # run, step, score, second_acc (eval.curves)
+    gap_curves: pd.DataFrame | None = None  # model_a, model_b, step, filter, gap, CI, tokens, documents
     favoured_tags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     probes: Any = None  # eval.probes.run.ProbeResults when probes= ran too
     scoring: pd.DataFrame | None = None  # per model: dtype, training seq_len/precision, past_trained share
+    copying: list[dict] = field(default_factory=list)  # per model: eval.copying.copying_status
 
 
 def write_report(
@@ -114,6 +118,12 @@ def _plots(directory: Path, results: Results) -> list[Path]:
             )
     if results.curves is not None and len(results.curves):
         figures.append(plots.loss_curves(results.curves, directory / "curves.png"))
+        figures += plots.training_curves(
+            results.induction_curves,
+            results.gap_curves,
+            results.settings.get("report", {}).get("induction_threshold", DEFAULT_THRESHOLD),
+            directory,
+        )
     return figures
 
 
@@ -135,7 +145,10 @@ def _summary(results: Results) -> dict:
         "favoured_tags": results.favoured_tags,
         "regression": _records(results.regression),
         "curves": _records(results.curves),
+        "induction_curves": _records(results.induction_curves),
+        "gap_curves": _records(results.gap_curves),
         "notes": results.notes,
+        "copying": results.copying,
     }
 
 
@@ -174,6 +187,19 @@ def _markdown(results: Results, figures: list[Path], probes: str = "") -> str:
         lines += [f"Most favoured open-class tags: {', '.join(results.favoured_tags)}.", ""]
     if results.curves is not None and len(results.curves):
         lines += ["## Filtered loss over training", "", _md(results.curves), ""]
+        lines += [
+            "## Induction score over training (nats; eval.curves)",
+            "",
+            _md(results.induction_curves),
+            "",
+        ]
+        if results.gap_curves is not None and len(results.gap_curves):
+            lines += [
+                "## Paired gaps over training (95% CIs over documents)",
+                "",
+                _md(results.gap_curves),
+                "",
+            ]
     if probes:
         lines += [probes, ""]
     lines += [

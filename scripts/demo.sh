@@ -6,7 +6,8 @@
 #   4. the study's scored probes (pronoun, entity, closure, copy) on the three models, filler from
 #      the held-out split (a short form: fewer examples and distances than the defaults)
 #   5. MQAR trained on the three tiny architectures (a short form of experiment=probe_mqar)
-#   6. print compact tables and where the reports, plots and tokens.html are
+#   6. print compact tables (beside the losses: each model's induction score and phase-change step,
+#      from its run's val/induction) and where the reports, plots and tokens.html are
 # DEMO_STEPS overrides the step budget (the test suite runs a reduced form with a handful of steps);
 # DEMO_PROBE_EXAMPLES the probes' examples per distance, DEMO_MQAR_STEPS the MQAR training steps.
 set -euo pipefail

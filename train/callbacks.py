@@ -23,8 +23,10 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from models.errors import UserError
+from train.config import TrainerConfig
 
-FILTERED_LOSS_TARGET = "eval.inloop.FilteredLossCallback"  # a string target: not an import of eval
+FILTERED_LOSS_TARGET = "eval.inloop.FilteredLossCallback"  # string targets: not imports of eval
+INDUCTION_TARGET = "eval.inloop_induction.InductionCallback"
 
 
 @runtime_checkable
@@ -42,18 +44,17 @@ class Callback(Protocol):
         """After the final evaluation and export."""
 
 
-def callback_configs(
-    callbacks: Sequence[Mapping[str, Any]],
-    filtered_eval: Sequence[str],
-    window: int | None,
-    stride: int | None,
-    corpus: str | None = None,
-) -> list[dict[str, Any]]:
-    """`trainer.callbacks`, plus the filtered-loss callback that the `trainer.filtered_eval` shortcut names."""
-    configs = [dict(c) for c in callbacks]
-    if filtered_eval:
-        configs.append({"_target_": FILTERED_LOSS_TARGET, "filters": list(filtered_eval), "window": window,
-                        "stride": stride, **({"corpus": corpus} if corpus else {})})  # fmt: skip
+def callback_configs(trainer: TrainerConfig) -> list[dict[str, Any]]:
+    """`trainer.callbacks`, plus the callbacks its shortcuts add: the filtered losses of
+    `trainer.filtered_eval`, and the induction score unless `trainer.induction_eval` is false (or
+    `trainer.callbacks` already names it)."""
+    configs = [dict(c) for c in trainer.callbacks]
+    if trainer.filtered_eval:
+        configs.append({"_target_": FILTERED_LOSS_TARGET, "filters": list(trainer.filtered_eval),
+                        "window": trainer.filtered_eval_window, "stride": trainer.filtered_eval_stride,
+                        **({"corpus": trainer.filtered_eval_corpus} if trainer.filtered_eval_corpus else {})})  # fmt: skip
+    if trainer.induction_eval and all(c.get("_target_") != INDUCTION_TARGET for c in configs):
+        configs.append({"_target_": INDUCTION_TARGET, "threshold": trainer.phase_threshold})
     return configs
 
 

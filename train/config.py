@@ -75,6 +75,10 @@ class TrainerConfig:
     )
     filtered_eval_window: int | None = None  # null: seq_len (at most 2048), as python -m eval
     filtered_eval_stride: int | None = None  # null: window // 2, as python -m eval
+    # The induction score (val/induction, val/induction_acc) at every evaluation, and phase.json at
+    # the end: the first step it reached phase_threshold nats (eval.inloop_induction.InductionCallback).
+    induction_eval: bool = True
+    phase_threshold: float = 1.0
     checkpoint_interval: int = 500  # 0: no intermediate checkpoints
     keep_last: int = 2  # checkpoints kept on disk
     snapshots: bool = False  # also write each checkpoint as snapshots/step_N/ in the pretrained format

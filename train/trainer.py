@@ -126,15 +126,7 @@ class Trainer:
         self.flops_per_token = summarize(cfg.model, t.seq_len)["flops_per_token"]
         self.peak_flops = peak_flops(world.device, t.peak_flops, announce=world.is_main)
         self.signal_received: int | None = None
-        self.callbacks = build_callbacks(
-            callback_configs(
-                t.callbacks,
-                t.filtered_eval,
-                t.filtered_eval_window,
-                t.filtered_eval_stride,
-                t.filtered_eval_corpus,
-            )
-        )
+        self.callbacks = build_callbacks(callback_configs(t))
         self.logger = MetricsLogger(
             self.run_dir,
             cfg.logger,

@@ -10,7 +10,8 @@ in `PROBES`; a module defines
   have their own small vocabulary).
 
 Scored probes (`pronoun`, `entity`, `closure`, `copy`) render templated text and score any LM with
-eval's tokenizer rules; trained probes (`mqar`, `parity`, `s5`) test models trained on the synthetic
+eval's tokenizer rules; `induction` scores any LM on random token ids of its tokenizer shown twice
+(`eval.induction`); trained probes (`mqar`, `parity`, `s5`) test models trained on the synthetic
 data source of the same name (`train.data.synthetic`), on test settings that may exceed training's.
 """
 
@@ -26,12 +27,14 @@ PROBES: dict[str, str] = {
     "entity": "eval.probes.entity",
     "closure": "eval.probes.closure",
     "copy": "eval.probes.copy",
+    "induction": "eval.probes.induction",
     "mqar": "eval.probes.mqar",
     "parity": "eval.probes.parity",
     "s5": "eval.probes.s5",
 }
 
-SCORED = ("pronoun", "entity", "closure", "copy")  # take the models' tokenizer; the others take None
+SCORED = ("pronoun", "entity", "closure", "copy")  # templated text, scored with the models' tokenizer
+TOKENIZED = (*SCORED, "induction")  # take the models' tokenizer; the others take None
 
 # One row per example. `setting`: a label of the condition ("d=128", "pairs=16", "len=256");
 # `difficulty`: its number (distance in tokens, number of pairs, test length); `margin`: log p(correct)

@@ -23,7 +23,8 @@ from eval.compare import bootstrap_means, pairs
 KEYS = ["probe", "setting", "difficulty"]
 
 
-def _mean_ci(values: np.ndarray, clusters: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+def mean_ci(values: np.ndarray, clusters: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Mean of `values` and its 95% bootstrap CI, resampling whole clusters (rows sharing a label)."""
     mean, low, high = bootstrap_means(
         values.astype(np.float64), np.ones((1, len(values)), bool), clusters, n_boot, seed
     )
@@ -42,8 +43,8 @@ def probe_stats(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Da
     rows = []
     for (model, probe, setting, difficulty), part in frame.groupby(["model", *KEYS], sort=False):
         clusters = _clusters(part)
-        acc = _mean_ci(part["correct"].to_numpy(), clusters, n_boot, seed)
-        margin = _mean_ci(part["margin"].to_numpy(), clusters, n_boot, seed)
+        acc = mean_ci(part["correct"].to_numpy(), clusters, n_boot, seed)
+        margin = mean_ci(part["margin"].to_numpy(), clusters, n_boot, seed)
         rows.append({
             "model": model, "probe": probe, "setting": setting, "difficulty": difficulty,
             "accuracy": acc[0], "accuracy_low": acc[1], "accuracy_high": acc[2],
@@ -64,8 +65,8 @@ def probe_differences(
         for (probe, setting, difficulty), part in joined.groupby(KEYS, sort=False):
             clusters = _clusters(part, "sequence_a")
             correct = part["correct_a"].to_numpy(float) - part["correct_b"].to_numpy(float)
-            acc = _mean_ci(correct, clusters, n_boot, seed)
-            margin = _mean_ci(
+            acc = mean_ci(correct, clusters, n_boot, seed)
+            margin = mean_ci(
                 part["margin_a"].to_numpy() - part["margin_b"].to_numpy(), clusters, n_boot, seed
             )
             rows.append({
@@ -74,6 +75,35 @@ def probe_differences(
                 "margin_diff": margin[0], "margin_diff_low": margin[1], "margin_diff_high": margin[2], "n": len(part),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def induction_stats(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """model x L: the induction score and the second-copy accuracy with 95% CIs over sequences, the
+    two copies' mean losses and n; empty when the frame has no induction rows."""
+    rows = []
+    part = frame[frame["probe"] == "induction"] if len(frame) else frame
+    for (model, length), group in part.groupby(["model", "difficulty"], sort=False):
+        clusters = _clusters(group)
+        score = mean_ci(group["margin"].to_numpy(), clusters, n_boot, seed)
+        acc = mean_ci(group["second_acc"].to_numpy(), clusters, n_boot, seed)
+        rows.append({
+            "model": model, "length": int(length), "score": score[0], "score_low": score[1], "score_high": score[2],
+            "second_acc": acc[0], "second_acc_low": acc[1], "second_acc_high": acc[2],
+            "first_loss": float(group["first_loss"].mean()), "second_loss": float(group["second_loss"].mean()),
+            "n": len(group),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def induction_table(stats: pd.DataFrame) -> str:
+    """Markdown: one row per model and L with the score [CI], second-copy accuracy [CI] and both losses."""
+    table = pd.DataFrame({
+        "model": stats["model"], "L": stats["length"],
+        "score (nats)": [f"{r.score:.2f} [{r.score_low:.2f}, {r.score_high:.2f}]" for r in stats.itertuples()],
+        "2nd-copy acc": [f"{r.second_acc:.2f} [{r.second_acc_low:.2f}, {r.second_acc_high:.2f}]" for r in stats.itertuples()],
+        "loss 1st copy": stats["first_loss"].round(3), "loss 2nd copy": stats["second_loss"].round(3), "n": stats["n"],
+    })  # fmt: skip
+    return table.to_markdown(index=False)
 
 
 def _ci(row: pd.Series, column: str) -> str:
@@ -123,6 +153,9 @@ def probe_section(results, figures: list[Path]) -> str:
             "",
             _probe_table(results.stats[results.stats["probe"] == probe], results.models),
         ]
+        if probe == "induction" and len(results.induction):
+            lines += ["", "Induction score (loss on the first copy − loss on the second, nats; 95% CIs over "
+                      "sequences) and top-1 accuracy on the second copy:", "", induction_table(results.induction)]  # fmt: skip
         diffs = results.differences
         if len(diffs) and (diffs["probe"] == probe).any():
             lines += ["", "Paired differences:", "", _difference_table(diffs[diffs["probe"] == probe])]
@@ -142,6 +175,7 @@ def probe_files(stage: Path, results) -> tuple[str, list[Path], dict]:
         "probes": _records(results.stats),
         "probe_differences": _records(results.differences),
         "probe_notes": results.notes,
+        "induction": _records(results.induction),
     }
     return probe_section(results, figures), figures, summary
 
@@ -157,7 +191,7 @@ def write_probe_report(out_dir: Path, results, settings: dict) -> list[Path]:
     def fill(stage: Path) -> None:
         (stage / "plots").mkdir()
         section, _, summary = probe_files(stage, results)
-        summary = {"models": results.models, "settings": settings, **summary}
+        summary = {"models": results.models, "settings": settings, **summary, "copying": results.copying}
         (stage / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         title = f"# Probes\n\nModels: {', '.join(results.models)}.\n\n"
         (stage / "report.md").write_text(title + section)

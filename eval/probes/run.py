@@ -21,8 +21,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from eval.context import check_vocab, model_context
-from eval.probes import COLUMNS, SCORED, probe_module
-from eval.probes.report import probe_differences, probe_stats, write_probe_report
+from eval.copying import copying_notes
+from eval.probes import COLUMNS, SCORED, TOKENIZED, probe_module
+from eval.probes.report import induction_stats, probe_differences, probe_stats, write_probe_report
 from eval.probes.scored import build_examples
 from eval.probes.trained import check_settings
 from eval.score import load_model
@@ -40,6 +41,8 @@ class ProbeResults:
     stats: pd.DataFrame  # model x probe x setting: accuracy, margin (95% CIs), n
     differences: pd.DataFrame  # model pair x probe x setting: paired differences (95% CIs), n
     notes: list[str] = field(default_factory=list)
+    induction: pd.DataFrame = field(default_factory=pd.DataFrame)  # model x L (eval.probes.induction)
+    copying: list[dict] = field(default_factory=list)  # per model, probes-only runs (eval.copying)
 
 
 def plan(probes: dict[str, Any]) -> Plan:
@@ -84,7 +87,7 @@ def run_probes(
     for name, path, dtype in zip(names, paths, dtypes):
         model = load_model(path, device, dtype, name)
         for probe, (module, settings) in probes.items():
-            frame = module.evaluate(model, settings, tokenizer if probe in SCORED else None, device, dtype)
+            frame = module.evaluate(model, settings, tokenizer if probe in TOKENIZED else None, device, dtype)
             notes += frame.attrs.get("notes", [])
             frames.append(frame.assign(model=name))
         del model
@@ -96,6 +99,7 @@ def run_probes(
         stats=probe_stats(frame, n_boot, seed),
         differences=probe_differences(frame, names, n_boot, seed),
         notes=notes,
+        induction=induction_stats(frame, n_boot, seed),
     )
 
 
@@ -118,14 +122,15 @@ def run_probes_only(
             "(e.g. probes=[pronoun,entity,closure,copy]) or both."
         )
     paths = [Path(p) for p in cfg.models]  # checked by eval.pipeline
-    tokenizer = shared_tokenizer(paths) if set(probes) & set(SCORED) else None
+    tokenizer = shared_tokenizer(paths) if set(probes) & set(TOKENIZED) else None
     if tokenizer is not None:
         for path in paths:
             check_vocab(model_context(path), tokenizer)
     prepare(probes, tokenizer)
     results = run_probes(probes, names, paths, tokenizer, device, dtypes, cfg.report.n_boot, cfg.report.seed)
     used = ", ".join(f"{name} {str(dtype).removeprefix('torch.')}" for name, dtype in zip(names, dtypes))
-    results.notes.insert(0, f"scored in (score.dtype={cfg.score.dtype}): {used}.")
+    results.copying, lines = copying_notes(names, paths, cfg.report.induction_threshold, results.induction)
+    results.notes = [*lines, f"scored in (score.dtype={cfg.score.dtype}): {used}.", *results.notes]
     settings = OmegaConf.to_container(OmegaConf.structured(cfg)) | {
         "seconds": round(time.perf_counter() - started, 1)
     }

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from train_helpers import records, run_train
 
-from train.callbacks import FILTERED_LOSS_TARGET, Callback, build_callbacks, callback_configs
+from train.callbacks import (
+    FILTERED_LOSS_TARGET,
+    INDUCTION_TARGET,
+    Callback,
+    build_callbacks,
+    callback_configs,
+)
+from train.config import TrainerConfig
 
 ROOT = Path(__file__).parents[2]
 
@@ -36,13 +43,20 @@ class Recorder(Callback):
         self._write("end", trainer.step)
 
 
-def test_filtered_eval_shortcut_expands_to_a_string_target() -> None:
-    configs = callback_configs([{"_target_": "x.Y", "a": 1}], ["all", "content"], 64, None)
-    assert configs == [
+def test_shortcuts_expand_to_string_targets() -> None:
+    trainer = TrainerConfig(callbacks=[{"_target_": "x.Y", "a": 1}], filtered_eval=["all", "content"],
+                            filtered_eval_window=64, phase_threshold=2.0)  # fmt: skip
+    assert callback_configs(trainer) == [
         {"_target_": "x.Y", "a": 1},
         {"_target_": FILTERED_LOSS_TARGET, "filters": ["all", "content"], "window": 64, "stride": None},
+        {"_target_": INDUCTION_TARGET, "threshold": 2.0},
     ]
-    assert callback_configs([], [], 64, 8) == []
+    assert callback_configs(TrainerConfig(induction_eval=False)) == []
+
+
+def test_the_induction_callback_is_added_once() -> None:
+    mine = {"_target_": INDUCTION_TARGET, "count": 4}
+    assert callback_configs(TrainerConfig(callbacks=[mine])) == [mine]
 
 
 def test_bad_callback_configs_are_one_line_errors(tmp_path) -> None:
@@ -69,6 +83,14 @@ def test_the_trainer_calls_every_hook(tmp_path, demo_data, monkeypatch) -> None:
     assert [(h["hook"], h["step"]) for h in hooks] == [("start", 0), ("evaluate", 1), ("evaluate", 2),
                                                        ("evaluate", 2), ("end", 2)]  # fmt: skip
     assert [r["recorder/step"] for r in records(run) if "recorder/step" in r] == [1.0, 2.0, 2.0]
+    # the default induction callback: logged beside it, and phase.json written at the end
+    induction = [r for r in records(run) if "val/induction" in r]
+    assert [r["step"] for r in induction] == [1, 2, 2] and all(
+        0 <= r["val/induction_acc"] <= 1 for r in induction
+    )
+    phase = json.loads((run / "phase.json").read_text())
+    assert phase["step"] is None and phase["final_step"] == 2 and phase["threshold"] == 1.0  # untrained
+    assert "induction: no phase change" in done.stdout
 
 
 def test_the_training_half_never_imports_eval() -> None:
