@@ -36,6 +36,8 @@ INLINE = re.compile(r"`((?:for |torchrun|(?:\.venv/bin/)?python)\b[^`]*?" + MODU
 # What a reader fills in, and the value the tests fill in (paths need not exist to compose).
 PLACEHOLDERS = [
     (r"\bdata=NAME\b", "data=demo"),
+    (r"\bcorpus=NAME\b", "corpus=demo"),
+    (r"\bRUN/", "runs/run/"),
     (r"(models\.summary) NAME\b", r"\1 tiny_hybrid"),
     (r"(models\.summary) zoo/(\w+)", r"\1 \2"),  # an imported zoo dir stands for its shipped config
     (r"\s*\[overrides\]", ""),

@@ -137,11 +137,17 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, demo_data) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model=tiny_mamba"], "Could not find 'model/tiny_mamba'"),
+        (
+            ["model=tiny_mamba"],
+            "model=tiny_mamba: there is no such model config; the closest valid ones are tiny_mamba2",
+        ),
         (["trainer.global_batch_tokens=1000"], "not a multiple of seq_len"),
         (["trainer.micro_batch_size=3"], "does not split into micro-batches"),
         (["model.vocab_size=1000"], "model vocab_size 1000 is smaller"),
-        (["trainer.precision=fp8"], "Invalid value 'fp8', expected one of [bf16, fp32]"),
+        (
+            ["trainer.precision=fp8"],
+            "trainer.precision=fp8 is not a valid value; the closest valid values are",
+        ),
         (["trainer.max_tokens=100"], "exactly one of trainer.max_steps"),
     ],
 )
