@@ -2,17 +2,21 @@
 
     python scripts/bench_hf_parity.py [--models tiny_transformer tiny_hybrid] [--steps 500]
         [--batch 8] [--seq-len 256] [--experiment demo] [--data data/demo | --random-tokens]
-        [--reference]
+        [--learners ours hf ours-logits llama-style]
 
 For each model config: build ours, export it with `models.hf` and load it as `Olmo3ForCausalLM` /
 `OlmoHybridForCausalLM` (SDPA attention; transformers' pure-torch Gated DeltaNet on CPU), so both
 start from the same weights. Both then take the same batches (the trainer's `TrainBatches` of the
 prepared corpus, or seeded repeated random blocks) under the recipe of `experiment=NAME` (its AdamW groups,
 learning-rate schedule, z-loss and gradient clipping, from `train.recipe`), in lockstep. With
-`--reference`, a third model joins them: ours with the Llama-style attention settings (pre-norm,
-RoPE theta 10k) and the same initial weights. Prints the training loss (mean of the last 10%% of
-steps), the validation cross-entropy at the end, and the differences ours - HF; and the largest
-per-step |training-loss difference| ours - HF, which is ~0 while both compute the same function.
+`--learners`, two more can join them (or train alone: the runs are deterministic, so `ours` of one
+command equals `ours` of another with the same arguments): `ours-logits`, our model with the loss
+taken from full logits as HF's is (the same function, rounded differently: how far two runs drift
+apart from float rounding alone, the yardstick for ours - HF), and `llama-style`, ours with
+Llama-style attention settings (pre-norm, RoPE theta 10k), both from the same initial weights. Prints each one's training loss (mean of
+the last 10% of steps) and validation cross-entropy at the end, their differences to HF's (else to
+ours), and the largest per-step |training-loss difference| ours - HF, which stays ~0 while both
+compute the same function.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from train.config import TrainConfig, register_configs
 from train.data.loader import TokenSequences, TrainBatches, validation_batches
 from train.recipe import build_scheduler, parameter_groups
 
+LEARNERS = ("ours", "hf", "ours-logits", "llama-style")
 LLAMA_STYLE = [
     "norm_placement=pre",
     "mixers.attn.rope_theta=10000",
@@ -76,11 +81,11 @@ def ours_loss(model: torch.nn.Module, z_weight: float) -> Callable:
     return loss
 
 
-def hf_loss(model: torch.nn.Module, z_weight: float) -> Callable:
-    """The same summed (ce + z-loss, ce) from the HF model's full logits."""
+def logits_loss(logits_of: Callable[[torch.Tensor], torch.Tensor], z_weight: float) -> Callable:
+    """The same summed (ce + z-loss, ce) from full logits (HF's route: other rounding, same function)."""
 
     def loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = model(input_ids=x).logits.float()
+        logits = logits_of(x).float()
         ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum")
         z = z_weight * logits.logsumexp(-1).square().sum()
         return ce + z, ce.detach()
@@ -152,24 +157,23 @@ def held_out(args: argparse.Namespace, vocab: int) -> list[tuple[torch.Tensor, t
 
 
 def learners(name: str, cfg: TrainConfig, args: argparse.Namespace, workdir: Path) -> dict[str, Learner]:
-    """Ours, transformers' (same weights) and, with --reference, ours with Llama-style attention."""
+    """The `--learners` of: ours, transformers' (same weights), ours with Llama-style attention."""
     torch.manual_seed(cfg.trainer.seed)
     ours = build_model(cfg.model)
     save_pretrained(ours, workdir / name)
     export_hf(workdir / name, workdir / f"{name}-hf")
     peer = AutoModelForCausalLM.from_pretrained(workdir / f"{name}-hf", attn_implementation="sdpa")
     z, steps = cfg.trainer.z_loss, args.steps
-    result = {
-        "ours": Learner(ours, parameter_groups(ours, cfg.optim), ours_loss(ours, z), cfg, steps),
-        "hf": Learner(peer, hf_parameter_groups(peer, cfg), hf_loss(peer, z), cfg, steps),
-    }
-    if args.reference:
-        llama = build_model(load_model_config(name, LLAMA_STYLE))
-        llama.load_state_dict(ours.state_dict())
-        result["llama-style"] = Learner(
-            llama, parameter_groups(llama, cfg.optim), ours_loss(llama, z), cfg, steps
-        )
-    return result
+    llama, twin = build_model(load_model_config(name, LLAMA_STYLE)), build_model(cfg.model)
+    llama.load_state_dict(ours.state_dict())
+    twin.load_state_dict(ours.state_dict())
+    build = {
+        "ours": lambda: Learner(ours, parameter_groups(ours, cfg.optim), ours_loss(ours, z), cfg, steps),
+        "hf": lambda: Learner(peer, hf_parameter_groups(peer, cfg), logits_loss(lambda x: peer(input_ids=x).logits, z), cfg, steps),
+        "ours-logits": lambda: Learner(twin, parameter_groups(twin, cfg.optim), logits_loss(twin, z), cfg, steps),
+        "llama-style": lambda: Learner(llama, parameter_groups(llama, cfg.optim), ours_loss(llama, z), cfg, steps),
+    }  # fmt: skip
+    return {key: build[key]() for key in args.learners}
 
 
 def run(name: str, args: argparse.Namespace, workdir: Path) -> None:
@@ -187,14 +191,18 @@ def run(name: str, args: argparse.Namespace, workdir: Path) -> None:
     held = held_out(args, cfg.model.vocab_size)
     train = {k: statistics.fmean(r.losses[-tail:]) for k, r in runs.items()}
     val = {k: r.validation_ce(held) for k, r in runs.items()}
-    step_diff = max(abs(a - b) for a, b in zip(runs["ours"].losses, runs["hf"].losses))
     print(f"{name} (experiment={args.experiment} recipe, lr {cfg.optim.lr}, {args.steps} steps of "
           f"{args.batch} x {args.seq_len}):")  # fmt: skip
     for key in runs:
         print(f"  {key:<12} train loss (last {tail}) {train[key]:.4f}   validation ce {val[key]:.4f}")
-    for key in [k for k in runs if k != "hf"]:
-        print(f"  {key} - hf: train {train[key] - train['hf']:+.4f}, validation {val[key] - val['hf']:+.4f}")
-    print(f"  max per-step |train loss ours - hf|: {step_diff:.2e}", flush=True)
+    base = next((k for k in ("hf", "ours") if k in runs), None)
+    for key in [k for k in runs if base and k != base]:
+        print(
+            f"  {key} - {base}: train {train[key] - train[base]:+.4f}, validation {val[key] - val[base]:+.4f}"
+        )
+    if {"ours", "hf"} <= runs.keys():
+        step_diff = max(abs(a - b) for a, b in zip(runs["ours"].losses, runs["hf"].losses))
+        print(f"  max per-step |train loss ours - hf|: {step_diff:.2e}")
 
 
 def main() -> None:
@@ -209,7 +217,7 @@ def main() -> None:
         "--random-tokens", action="store_true", help="seeded repeated random blocks instead of --data"
     )
     parser.add_argument("--eval-batches", type=int, default=8)
-    parser.add_argument("--reference", action="store_true", help="also train ours with Llama-style attention")
+    parser.add_argument("--learners", nargs="+", choices=LEARNERS, default=["ours", "hf"])
     parser.add_argument("--log-interval", type=int, default=50)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
