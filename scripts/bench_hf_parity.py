@@ -2,7 +2,7 @@
 
     python scripts/bench_hf_parity.py [--models tiny_transformer tiny_hybrid] [--steps 500]
         [--batch 8] [--seq-len 256] [--experiment demo] [--data data/demo | --random-tokens]
-        [--learners ours hf ours-logits llama-style]
+        [--learners ours hf ours-logits llama-style pre-norm theta-10k] [--seed 0]
 
 For each model config: build ours, export it with `models.hf` and load it as `Olmo3ForCausalLM` /
 `OlmoHybridForCausalLM` (SDPA attention; transformers' pure-torch Gated DeltaNet on CPU), so both
@@ -13,7 +13,8 @@ learning-rate schedule, z-loss and gradient clipping, from `train.recipe`), in l
 command equals `ours` of another with the same arguments): `ours-logits`, our model with the loss
 taken from full logits as HF's is (the same function, rounded differently: how far two runs drift
 apart from float rounding alone, the yardstick for ours - HF), and `llama-style`, ours with
-Llama-style attention settings (pre-norm, RoPE theta 10k), both from the same initial weights. Prints each one's training loss (mean of
+Llama-style attention settings (pre-norm, RoPE theta 10k; `pre-norm` and `theta-10k` change one
+of the two), all from the same initial weights. Prints each one's training loss (mean of
 the last 10% of steps) and validation cross-entropy at the end, their differences to HF's (else to
 ours), and the largest per-step |training-loss difference| ours - HF, which stays ~0 while both
 compute the same function.
@@ -41,11 +42,13 @@ from train.config import TrainConfig, register_configs
 from train.data.loader import TokenSequences, TrainBatches, validation_batches
 from train.recipe import build_scheduler, parameter_groups
 
-LEARNERS = ("ours", "hf", "ours-logits", "llama-style")
-LLAMA_STYLE = [
-    "norm_placement=pre",
-    "mixers.attn.rope_theta=10000",
-]  # every attention layer pre-norm, theta 10k
+# Our model with other attention settings (model-config overrides): Llama's, and each half of it.
+VARIANTS = {
+    "llama-style": ["norm_placement=pre", "mixers.attn.rope_theta=10000"],
+    "pre-norm": ["norm_placement=pre"],
+    "theta-10k": ["mixers.attn.rope_theta=10000"],
+}
+LEARNERS = ("ours", "hf", "ours-logits", *VARIANTS)
 HF_EMBEDDING = "model.embed_tokens."
 BLOCK, BLOCK_VOCAB = 16, 64  # --random-tokens: rows repeat a random 16-id block of ids < 64
 
@@ -139,10 +142,10 @@ def repeated_blocks(
 def training_batches(args: argparse.Namespace, vocab: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(input_ids, labels) of each step: the trainer's batches of `--data`, or seeded random tokens."""
     if args.random_tokens:
-        generator = torch.Generator().manual_seed(0)
+        generator = torch.Generator().manual_seed(args.seed)
         while True:
             yield repeated_blocks(args.batch, args.seq_len, generator)
-    batches = TrainBatches(TokenSequences(args.data, args.seq_len), args.batch, seed=0)
+    batches = TrainBatches(TokenSequences(args.data, args.seq_len), args.batch, seed=args.seed)
     for step in range(args.steps):
         batch = batches.batch(step)
         yield batch["input_ids"], batch["labels"]
@@ -157,21 +160,29 @@ def held_out(args: argparse.Namespace, vocab: int) -> list[tuple[torch.Tensor, t
 
 
 def learners(name: str, cfg: TrainConfig, args: argparse.Namespace, workdir: Path) -> dict[str, Learner]:
-    """The `--learners` of: ours, transformers' (same weights), ours with Llama-style attention."""
-    torch.manual_seed(cfg.trainer.seed)
+    """The `--learners` of: ours, transformers' (same weights), ours rounded differently, `VARIANTS`."""
+    torch.manual_seed(args.seed)
     ours = build_model(cfg.model)
     save_pretrained(ours, workdir / name)
     export_hf(workdir / name, workdir / f"{name}-hf")
     peer = AutoModelForCausalLM.from_pretrained(workdir / f"{name}-hf", attn_implementation="sdpa")
     z, steps = cfg.trainer.z_loss, args.steps
-    llama, twin = build_model(load_model_config(name, LLAMA_STYLE)), build_model(cfg.model)
-    llama.load_state_dict(ours.state_dict())
-    twin.load_state_dict(ours.state_dict())
+
+    def same_weights(model_cfg) -> torch.nn.Module:
+        model = build_model(model_cfg)
+        model.load_state_dict(ours.state_dict())
+        return model
+
+    def variant(overrides: list[str]) -> Learner:
+        model = same_weights(load_model_config(name, overrides))
+        return Learner(model, parameter_groups(model, cfg.optim), ours_loss(model, z), cfg, steps)
+
+    twin = same_weights(cfg.model)
     build = {
         "ours": lambda: Learner(ours, parameter_groups(ours, cfg.optim), ours_loss(ours, z), cfg, steps),
         "hf": lambda: Learner(peer, hf_parameter_groups(peer, cfg), logits_loss(lambda x: peer(input_ids=x).logits, z), cfg, steps),
         "ours-logits": lambda: Learner(twin, parameter_groups(twin, cfg.optim), logits_loss(twin, z), cfg, steps),
-        "llama-style": lambda: Learner(llama, parameter_groups(llama, cfg.optim), ours_loss(llama, z), cfg, steps),
+        **{key: (lambda overrides=overrides: variant(overrides)) for key, overrides in VARIANTS.items()},
     }  # fmt: skip
     return {key: build[key]() for key in args.learners}
 
@@ -217,6 +228,7 @@ def main() -> None:
         "--random-tokens", action="store_true", help="seeded repeated random blocks instead of --data"
     )
     parser.add_argument("--eval-batches", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="initial weights and batch order")
     parser.add_argument("--learners", nargs="+", choices=LEARNERS, default=["ours", "hf"])
     parser.add_argument("--log-interval", type=int, default=50)
     args = parser.parse_args()
