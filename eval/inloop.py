@@ -116,7 +116,8 @@ class FilteredLossCallback:
     `{_target_: eval.inloop.FilteredLossCallback, filters: [...], corpus: null, window: null, stride: null}`.
     At fit start it resolves its documents, W and S with `eval.corpus.scoring_corpus`, as `python -m eval`
     does: `corpus` names a `conf/corpus/` file (`corpus: demo` scores what `python -m eval corpus=demo`
-    scores), null the run's validation split (`eval.corpus.dataset_corpus`); `window` null is the
+    scores), null the run's validation split (`eval.corpus.dataset_corpus`, capped at
+    `max_docs_per_domain` documents of `max_chars_per_doc` characters); `window` null is the
     run's `trainer.seq_len` (at most 2048), as eval's `score.window` null is the model's. The
     documents are re-tokenized with the run's tokenizer.json and annotated once.
     """
@@ -129,14 +130,23 @@ class FilteredLossCallback:
         stride: int | None = None,
         batch_size: int = 8,
         prefix_token: str = "<|endoftext|>",
+        max_docs_per_domain: int | None = 8,
+        max_chars_per_doc: int | None = 20000,
     ):
         self.filters, self.corpus, self.window, self.stride = list(filters), corpus, window, stride
         self.batch_size, self.prefix_token = batch_size, prefix_token
+        self.max_docs_per_domain, self.max_chars_per_doc = max_docs_per_domain, max_chars_per_doc
         self.loss: FilteredLoss | None = None
 
     def scoring_corpus(self, trainer) -> ScoringCorpus:
         """This run's documents, W and S (the trainer's `data_path` and `cfg.trainer.seq_len`)."""
-        corpus = named_corpus(self.corpus) if self.corpus else dataset_corpus(trainer.data_path)
+        corpus = (
+            named_corpus(self.corpus)
+            if self.corpus
+            else dataset_corpus(
+                trainer.data_path, "validation", self.max_docs_per_domain, self.max_chars_per_doc
+            )
+        )
         trained = TrainingContext(seq_len=trainer.cfg.trainer.seq_len)
         return scoring_corpus(corpus, self.window, self.stride, [trained], ["this run"])
 
