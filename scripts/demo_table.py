@@ -8,7 +8,8 @@ first (the transformer), loss(first) - loss(other) with its 95% bootstrap CI ove
 positive means the other model predicts those tokens better (the study's sign convention).
 Probes, per probe and difficulty: each model's accuracy and the paired accuracy difference of every
 other model against the first, other - first, with its 95% CI over examples. `*` marks CIs that
-exclude zero.
+exclude zero. A difficulty beyond every model's training range (MQAR's pairs) is marked as length
+generalisation.
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ def probe_table(summary: dict) -> str:
             )
             star = "*" if low > 0 or high < 0 else " "
             row += f"  {d:>+9.3f} [{low:+.3f}, {high:+.3f}]{star}"
+        if all(
+            acc[(probe, difficulty, m)].get("trained") is False
+            for m in models
+            if (probe, difficulty, m) in acc
+        ):
+            row += "  (beyond training: length generalisation)"
         lines.append(row)
     return "\n".join(lines)
 
