@@ -109,10 +109,11 @@ def accuracy_table(scores: pd.DataFrame) -> str:
     """Markdown: one row per architecture x width (x lr), one accuracy column per P."""
     beyond = scores.groupby("pairs")["trained"].agg(beyond_training)
     columns = {p: f"P={p}" + (" (length gen.)" if beyond[p] else "") for p in beyond.index}
-    table = scores.assign(lr=scores["lr"].map("{:g}".format)).pivot_table(
+    table = scores.pivot_table(
         index=["architecture", "d_model", "lr", "steps"], columns="pairs", values="accuracy"
     )
-    return table.rename(columns=columns).reset_index().to_markdown(index=False, floatfmt=".2f")
+    formats = ["", "g", "g", "g", *[".2f"] * len(columns)]  # lr as 0.001, accuracies to 2 decimals
+    return table.rename(columns=columns).reset_index().to_markdown(index=False, floatfmt=formats)
 
 
 def width_plot(best: pd.DataFrame, path: Path) -> Path:
