@@ -57,12 +57,10 @@ def trained_range(model: LoadedModel, settings: Settings) -> tuple[int, int] | N
             )
         return int(settings.trained_pairs[0]), int(settings.trained_pairs[1])
     config_file = run_config_file(Path(model.path))
-    if config_file is None:
+    run = OmegaConf.load(config_file) if config_file is not None else None
+    if run is None or OmegaConf.select(run, "data.synthetic.task") != "mqar":
         return None
-    mqar = OmegaConf.select(OmegaConf.load(config_file), "data.synthetic.mqar")
-    if mqar is None or OmegaConf.select(OmegaConf.load(config_file), "data.synthetic.task") != "mqar":
-        return None
-    return int(mqar.pairs_min), int(mqar.pairs_max)
+    return int(run.data.synthetic.mqar.pairs_min), int(run.data.synthetic.mqar.pairs_max)
 
 
 def evaluate(
