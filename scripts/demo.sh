@@ -5,7 +5,8 @@
 #   3. evaluate all three on the held-out split with filtered token losses, paired gaps and CIs
 #   4. the study's scored probes (pronoun, entity, closure, copy) on the three models, filler from
 #      the held-out split (a short form: fewer examples and distances than the defaults)
-#   5. MQAR trained on the three tiny architectures (a short form of experiment=probe_mqar)
+#   5. MQAR trained on the three tiny architectures (experiment=probe_mqar at d_model 64 and 700
+#      steps: past tiny_transformer's phase change, ~step 520 at that width, not converged)
 #   6. print compact tables (beside the losses: each model's induction score and phase-change step,
 #      from its run's val/induction) and where the reports, plots and tokens.html are
 # DEMO_STEPS overrides the step budget (the test suite runs a reduced form with a handful of steps);
@@ -17,7 +18,7 @@ RUNS=${DEMO_RUNS:-runs/demo}
 STEPS=${DEMO_STEPS:-100}
 EVAL_DOCS=${DEMO_EVAL_DOCS:-50}
 PROBE_EXAMPLES=${DEMO_PROBE_EXAMPLES:-20}
-MQAR_STEPS=${DEMO_MQAR_STEPS:-300}
+MQAR_STEPS=${DEMO_MQAR_STEPS:-700}
 MODELS="$RUNS/tiny_transformer/final,$RUNS/tiny_hybrid/final,$RUNS/tiny_rnn/final"
 start=$(date +%s)
 
@@ -44,7 +45,7 @@ done
   report.n_boot=500 hydra.run.dir="$RUNS/probes"
 
 echo "== 5/5 MQAR: tiny_transformer, tiny_hybrid, tiny_rnn trained on multi-query associative recall ($MQAR_STEPS steps each)"
-"$PY" -m train -m experiment=probe_mqar model=tiny_transformer,tiny_hybrid,tiny_rnn \
+"$PY" -m train -m experiment=probe_mqar model=tiny_transformer,tiny_hybrid,tiny_rnn model.d_model=64 \
   trainer.max_steps="$MQAR_STEPS" hydra.sweep.dir="$RUNS/mqar" trainer.resume=never
 "$PY" -m eval "models=[$RUNS/mqar/tiny_transformer/final,$RUNS/mqar/tiny_hybrid/final,$RUNS/mqar/tiny_rnn/final]" \
   "probes=[mqar]" probes.mqar.examples=40 report.n_boot=500 hydra.run.dir="$RUNS/mqar/eval"

@@ -11,6 +11,7 @@ context (`eval.copying`). Probes, per probe and difficulty: each model's accurac
 accuracy difference of every other model against the first, other - first, with its 95% CI over
 examples (MQAR: test sequences). `*` marks CIs that exclude zero. Each run's header line per model:
 window, stride, dtype and the share of scored targets past the model's training seq_len.
+A difficulty beyond every model's training range (MQAR's pairs) is marked as length generalisation.
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ def probe_table(summary: dict) -> str:
             )
             star = "*" if low > 0 or high < 0 else " "
             row += f"  {d:>+9.3f} [{low:+.3f}, {high:+.3f}]{star}"
+        if all(
+            acc[(probe, difficulty, m)].get("trained") is False
+            for m in models
+            if (probe, difficulty, m) in acc
+        ):
+            row += "  (beyond training: length generalisation)"
         lines.append(row)
     return "\n".join(lines)
 

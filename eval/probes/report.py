@@ -7,6 +7,8 @@ unit is the test sequence (`sequence` column) where a probe scores several answe
 Paired differences between two models (a − b, earlier minus later in models=) are taken example by
 example (same examples, same prefixes), so their CIs resample the same units of the per-example
 differences: a paired bootstrap.
+A trained probe that knows each model's training range (`mqar`) adds `trained` per row, and the
+table a `regime` column: settings beyond training are length generalisation, reported as such.
 """
 
 from __future__ import annotations
@@ -49,8 +51,26 @@ def probe_stats(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.Da
             "model": model, "probe": probe, "setting": setting, "difficulty": difficulty,
             "accuracy": acc[0], "accuracy_low": acc[1], "accuracy_high": acc[2],
             "margin": margin[0], "margin_low": margin[1], "margin_high": margin[2], "n": len(part),
+            "trained": _trained(part),
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _trained(part: pd.DataFrame) -> bool | None:
+    """Whether the model was trained on this setting (trained probes that know it: `mqar`), else None."""
+    if "trained" not in part or part["trained"].isna().any():
+        return None
+    return bool(part["trained"].iloc[0])
+
+
+def _regime(stats: pd.DataFrame, setting: str) -> str:
+    """`trained` / `length generalisation` (beyond every model's training range) / per model when mixed."""
+    flags = stats[stats["setting"] == setting].set_index("model")["trained"]
+    if flags.isna().any():
+        return ""
+    if flags.all() or not flags.any():
+        return "trained" if flags.all() else "length generalisation"
+    return "; ".join(f"{m}: {'trained' if f else 'length generalisation'}" for m, f in flags.items())
 
 
 def probe_differences(
@@ -119,6 +139,8 @@ def _probe_table(stats: pd.DataFrame, models: list[str]) -> str:
                 _ci(mine.loc[s], column) if s in mine.index else "" for s in table["setting"]
             ]
     table["n"] = [int(stats[stats["setting"] == s]["n"].max()) for s in table["setting"]]
+    if stats["trained"].notna().any():
+        table["regime"] = [_regime(stats, s) for s in table["setting"]]
     return table.to_markdown(index=False)
 
 

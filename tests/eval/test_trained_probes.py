@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,8 @@ from omegaconf import OmegaConf
 from statsmodels.stats.proportion import proportion_confint
 
 from eval.probes import COLUMNS, probe_module
-from eval.probes.report import probe_differences, probe_stats
-from eval.probes.run import plan
+from eval.probes.report import probe_differences, probe_section, probe_stats
+from eval.probes.run import ProbeResults, plan
 from eval.score import LoadedModel, load_model
 from models.config import CONF_DIR
 from models.errors import UserError
@@ -144,3 +145,43 @@ def test_a_setting_that_would_score_nothing_is_one_line(probe: str, setting: dic
     with pytest.raises(UserError) as error:
         plan({probe: setting})
     assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def write_run_config(run_dir: Path, pairs_min: int, pairs_max: int) -> None:
+    """The part of a training run's `.hydra/config.yaml` the mqar probe reads."""
+    (run_dir / ".hydra").mkdir(parents=True)
+    task = {"task": "mqar", "mqar": {"pairs_min": pairs_min, "pairs_max": pairs_max}}
+    OmegaConf.save(OmegaConf.create({"data": {"synthetic": task}}), run_dir / ".hydra" / "config.yaml")
+
+
+def test_mqar_marks_pairs_beyond_the_run_s_training_range_as_length_generalisation(tmp_path: Path) -> None:
+    write_run_config(tmp_path, 2, 4)
+    model = dataclasses.replace(oracle(build_task(*TASKS["mqar"]), 20.0), path=tmp_path / "final")
+    frame = probe_module("mqar").evaluate(model, settings("mqar"), None, "cpu", torch.float32)
+    assert frame.groupby("difficulty")["trained"].unique().map(list).to_dict() == {2.0: [True], 8.0: [False]}
+    table = [
+        line.split("|") for line in probe_section(run_results(frame), []).splitlines() if "| pairs=" in line
+    ]
+    assert {row[1].strip(): row[-2].strip() for row in table} == {
+        "pairs=2": "trained",
+        "pairs=8": "length generalisation",
+    }
+    assert any("trained on 2-4 pairs" in note for note in frame.attrs["notes"])
+
+
+def test_mqar_without_a_known_training_range_says_so_and_takes_an_explicit_one(tmp_path: Path) -> None:
+    model = dataclasses.replace(oracle(build_task(*TASKS["mqar"]), 20.0), path=tmp_path / "copied")
+    unknown = probe_module("mqar").evaluate(model, settings("mqar"), None, "cpu", torch.float32)
+    assert unknown["trained"].isna().all() and "unknown" in unknown.attrs["notes"][0]
+    explicit = dataclasses.replace(settings("mqar"), trained_pairs=[2, 8])
+    assert probe_module("mqar").evaluate(model, explicit, None, "cpu", torch.float32)["trained"].all()
+    with pytest.raises(ValueError, match="trained_pairs"):
+        probe_module("mqar").evaluate(model, dataclasses.replace(explicit, trained_pairs=[8, 2]), None, "cpu")
+
+
+def run_results(frame):
+    """`eval.probes.run.ProbeResults` of one model's probe frame."""
+    frame = frame.assign(model="oracle")
+    return ProbeResults(
+        ["oracle"], frame, probe_stats(frame, n_boot=20), probe_differences(frame, ["oracle"], 20)
+    )
