@@ -24,8 +24,7 @@ import torch
 from torch import nn
 
 from models.init import init_linear
-from models.mixers.base import LinearAttentionConfig
-from models.mixers.gated_deltanet import check_value_heads_and_conv
+from models.mixers.gated_deltanet import DeltaRuleConfig
 from models.norms import GatedRMSNorm, RMSNorm
 from models.ops import gated_delta_rule, short_conv
 from models.packing import Packing
@@ -34,22 +33,11 @@ CHUNK_SIZE = 64  # the chunk length of the torch and fla kernels, used for the F
 
 
 @dataclass
-class DeltaNetConfig(LinearAttentionConfig):
+class DeltaNetConfig(DeltaRuleConfig):
     """DeltaNet's fields: Gated DeltaNet's without the decay init, plus the optional output gate."""
 
     type = "deltanet"
-    n_v_heads: int | None = None  # grouped value heads (several v heads share one q/k head); default: n_heads
-    conv_size: int = 4
-    allow_neg_eigval: bool = True  # beta in (0, 2) instead of (0, 1)
     output_gate: bool = True  # o = RMSNorm(o) * silu(gate_proj(x)) per head; else RMSNorm(o) alone
-
-    def derived_defaults(self, d_model: int, n_heads: int) -> dict:
-        resolved = super().derived_defaults(d_model, n_heads)
-        return resolved | {"n_v_heads": self.n_v_heads or resolved["n_heads"]}
-
-    def validate(self, d_model: int) -> None:
-        super().validate(d_model)
-        check_value_heads_and_conv(self.n_heads, self.n_v_heads, self.conv_size)
 
 
 class DeltaNet(nn.Module):

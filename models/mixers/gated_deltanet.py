@@ -29,10 +29,9 @@ from models.packing import CHUNK_SIZE, Packing  # the kernels' chunk length, for
 
 
 @dataclass
-class GatedDeltaNetConfig(DecayInit, LinearAttentionConfig):
-    """Gated DeltaNet's fields: the linear-attention heads, value heads, conv, beta range and decay init."""
+class DeltaRuleConfig(LinearAttentionConfig):
+    """The fields every delta-rule mixer shares (Gated DeltaNet, DeltaNet): value heads, conv, beta range."""
 
-    type = "gated_deltanet"
     n_v_heads: int | None = None  # grouped value heads (several v heads share one q/k head); default: n_heads
     conv_size: int = 4
     allow_neg_eigval: bool = True  # beta in (0, 2) instead of (0, 1)
@@ -43,15 +42,17 @@ class GatedDeltaNetConfig(DecayInit, LinearAttentionConfig):
 
     def validate(self, d_model: int) -> None:
         super().validate(d_model)
-        check_value_heads_and_conv(self.n_heads, self.n_v_heads, self.conv_size)
+        if self.n_v_heads < 1 or self.n_v_heads % self.n_heads:
+            raise UserError(f"n_v_heads={self.n_v_heads} must be a multiple of n_heads={self.n_heads}.")
+        if self.conv_size < 1:
+            raise UserError(f"conv_size={self.conv_size} must be positive.")
 
 
-def check_value_heads_and_conv(n_heads: int, n_v_heads: int, conv_size: int) -> None:
-    """Value heads grouped over the q/k heads, and a positive short-conv width (DeltaNet shares it)."""
-    if n_v_heads < 1 or n_v_heads % n_heads:
-        raise UserError(f"n_v_heads={n_v_heads} must be a multiple of n_heads={n_heads}.")
-    if conv_size < 1:
-        raise UserError(f"conv_size={conv_size} must be positive.")
+@dataclass
+class GatedDeltaNetConfig(DecayInit, DeltaRuleConfig):
+    """Gated DeltaNet's fields: the delta-rule heads, value heads, conv, beta range and decay init."""
+
+    type = "gated_deltanet"
 
 
 class GatedDeltaNet(nn.Module):
