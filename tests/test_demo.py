@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the whole pipeline in small: corpus, 3 trainings, eval, probes, MQAR
 def test_demo_script_runs_end_to_end(tmp_path: Path) -> None:
     env = {
         **os.environ,
