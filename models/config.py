@@ -22,7 +22,6 @@ module with `config_class`), its class in the tuple of `models/mixers/__init__.p
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from models.errors import UserError
+from models.errors import UserError, did_you_mean
 from models.mixer_entries import MixerEntry, check_mixer_defaults, mixer_from_entry
 from models.mixers import MixerConfig
 from models.mixers.base import NormPlacement
@@ -102,10 +101,8 @@ class ModelConfig:
         used = [*self.pattern, *self.layer_overrides.values()]
         for name in used:
             if name not in self.mixers:
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
                 raise UserError(
-                    f"unknown mixer name {name!r} in the layer mix: {hint}known mixers are {known}."
+                    f"unknown mixer name {name!r} in the layer mix: {did_you_mean(name, known)}known mixers are {known}."
                 )
         for name in self.mixers:
             if name not in used:
@@ -198,8 +195,7 @@ def load_model_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -
         return model_config_from_dict(data, overrides)
     name = str(name_or_path)
     if name not in available_model_configs():
-        close = difflib.get_close_matches(name, available_model_configs(), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(name, available_model_configs())
         raise UserError(
             f"unknown model config {name!r}: {hint}use a YAML path or a file name from conf/model/ (ls conf/model)."
         )

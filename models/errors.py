@@ -9,8 +9,9 @@ torch, pandas or numpy included, is a bug and keeps its traceback. `UserError` s
 
 from __future__ import annotations
 
+import difflib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 USER_ERROR_EXIT_CODE = 1
@@ -28,3 +29,9 @@ def exit_on_user_error() -> Iterator[None]:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT_CODE)
+
+
+def did_you_mean(value: str, options: Iterable[str]) -> str:
+    """`"did you mean 'x'? "` for the option closest to a misspelt `value`, or `""` when none is close."""
+    close = difflib.get_close_matches(str(value), list(options), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""

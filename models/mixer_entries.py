@@ -15,14 +15,13 @@ without creating that mixer where the model has none.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from typing import Any, Optional
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from models.errors import UserError
+from models.errors import UserError, did_you_mean
 from models.mixers import MIXER_CONFIGS, MixerConfig
 
 KINDS = tuple(MIXER_CONFIGS)
@@ -54,11 +53,6 @@ MixerEntry = dataclasses.make_dataclass(
 MixerEntry.__module__ = __name__
 
 
-def _did_you_mean(value: str, options: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(options), n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
 def _typed(where: str, cls: type[MixerConfig], *layers: Any) -> MixerConfig:
     """`cls` built from `layers` merged in order, with OmegaConf's checks of names, types and choices;
     its errors become one-line `UserError`s naming `where`."""
@@ -76,7 +70,7 @@ def _check_fields(where: str, kind: str, names: typing.Iterable[str]) -> None:
             owners = [k for k in KINDS if name in kind_fields(k)]
             belongs = f" (a field of {', '.join(owners)})" if owners else ""
             raise UserError(
-                f"{where}: {kind} has no field {name!r}{belongs}; {_did_you_mean(name, own)}"
+                f"{where}: {kind} has no field {name!r}{belongs}; {did_you_mean(name, own)}"
                 f"{kind}'s fields are {', '.join(own)}."
             )
 
@@ -86,7 +80,7 @@ def check_mixer_defaults(defaults: dict[str, dict]) -> None:
     for kind, values in defaults.items():
         if kind not in KINDS:
             raise UserError(
-                f"model.mixer_defaults: {kind!r} is not a mixer kind; {_did_you_mean(kind, KINDS)}"
+                f"model.mixer_defaults: {kind!r} is not a mixer kind; {did_you_mean(kind, KINDS)}"
                 f"use one of {', '.join(KINDS)}."
             )
         _check_fields(f"model.mixer_defaults.{kind}", kind, values)
@@ -109,7 +103,7 @@ def mixer_from_entry(name: str, entry: Any, defaults: dict[str, dict]) -> MixerC
         raise UserError(f"{where} has no type: set model.mixers.{name}.type to one of {', '.join(KINDS)}.")
     if kind not in KINDS:
         raise UserError(
-            f"{where}: type={kind!r} is not a mixer kind; {_did_you_mean(kind, KINDS)}use one of {', '.join(KINDS)}."
+            f"{where}: type={kind!r} is not a mixer kind; {did_you_mean(kind, KINDS)}use one of {', '.join(KINDS)}."
         )
     _check_fields(where, kind, values)
     return _typed(where, MIXER_CONFIGS[kind], defaults.get(kind, {}), values)
