@@ -63,6 +63,10 @@ class TrainerConfig:
     log_interval: int = 10
     eval_interval: int = 0  # validation loss every N steps (0: only at the end)
     eval_batches: int = 8  # validation batches per evaluation
+    # Converged: stop at the first evaluation whose val/packed_loss is at or below this (then the final
+    # evaluation and export as at max_steps); null: always run to max_steps. For tasks whose loss can
+    # reach ~0 (MQAR's answers): a solved run's remaining steps teach nothing (sweep=mqar_zoology).
+    stop_at_val_loss: float | None = None
     # Objects called at fit start, every evaluation and fit end (train.callbacks.Callback), each a
     # mapping with a Hydra `_target_` and its arguments.
     callbacks: list[dict[str, Any]] = field(default_factory=list)

@@ -316,6 +316,14 @@ class Trainer:
         self.model.train()
         return ce / max(count, 1)
 
+    def _converged(self, val_loss: float) -> bool:
+        """Whether `trainer.stop_at_val_loss` ends the run here (logged as an `early_stop` event)."""
+        limit = self.cfg.trainer.stop_at_val_loss
+        if limit is None or not val_loss <= limit:
+            return False
+        self.logger.log({"event": "early_stop", "val/packed_loss": val_loss, "stop_at_val_loss": limit}, self.step)
+        return True
+
     def fit(self) -> None:
         """Train to `max_steps` (resuming if asked) and export; the logger (and wandb) always closes."""
         try:
@@ -352,7 +360,10 @@ class Trainer:
                 self.logger.log(metrics, self.step)
                 window_start, window_steps = time.perf_counter(), 0
             if t.eval_interval and self.step % t.eval_interval == 0:
-                self.logger.log(self.evaluate(), self.step)
+                evaluation = self.evaluate()
+                self.logger.log(evaluation, self.step)
+                if self._converged(evaluation["val/packed_loss"]):
+                    break
             stop = broadcast_object(self.signal_received, world) is not None
             if stop or (t.checkpoint_interval and self.step % t.checkpoint_interval == 0):
                 self.save()

@@ -6,6 +6,7 @@ width x lr, each with its Hydra config and `final/`), tests each model with the 
 writes into `--out` (default SWEEP_DIR/report):
 
 - `runs.csv`: accuracy per run x number of pairs P, with the run's architecture, width, lr, steps
+  (those it trained: a run stopped by `trainer.stop_at_val_loss` has fewer than max_steps)
   and whether P was in its training range (`trained`; False = length generalisation);
 - `report.md`: per architecture and width the accuracy at each P at its best lr (the lr with the
   highest mean accuracy over the P it was trained on, Zoology's choice), then every run, then the
@@ -60,14 +61,23 @@ def find_runs(sweep_dir: Path) -> list[SweepRun]:
         if OmegaConf.select(cfg, "data.synthetic.task") != "mqar":
             continue
         run_dir = config_file.parent.parent
+        finished = (run_dir / "final").is_dir()
+        steps = trained_steps(run_dir / "final") if finished else None
         runs.append(SweepRun(run_dir, str(cfg.model.name), int(cfg.model.d_model), float(cfg.optim.lr),
-                             int(cfg.trainer.max_steps), (run_dir / "final").is_dir()))  # fmt: skip
+                             steps or int(cfg.trainer.max_steps), finished))  # fmt: skip
     if not runs:
         raise UserError(
             f"no MQAR runs (*/.hydra/config.yaml with data.synthetic.task=mqar) under {str(sweep_dir)!r}; "
             "train them with python -m train -m experiment=probe_mqar sweep=mqar_zoology."
         )
     return runs
+
+
+def trained_steps(final: Path) -> int | None:
+    """The steps `final/` was trained for (its config's `training.steps`; fewer than max_steps when
+    `trainer.stop_at_val_loss` ended the run early), or None for an export without that record."""
+    steps = OmegaConf.select(OmegaConf.load(final / "config.yaml"), "training.steps")
+    return None if steps is None else int(steps)
 
 
 def score_runs(runs: list[SweepRun], settings: Settings, device: torch.device) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,7 @@ from omegaconf import OmegaConf
 
 from eval.probes.mqar_sweep import best_lr, main
 from models import build_model, load_model_config, save_pretrained
+from models.config import TrainingContext
 
 
 def scores(rows: list[tuple[str, int, float, int, bool, float]]) -> pd.DataFrame:
@@ -34,8 +36,11 @@ def test_best_lr_is_chosen_on_trained_pairs_per_architecture_and_width() -> None
     assert len(best) == 6  # every P of each chosen run
 
 
-def fake_run(sweep: Path, architecture: str, d_model: int, lr: float, finished: bool = True) -> None:
-    """A sweep job directory: the Hydra config the aggregation reads and a random model in final/."""
+def fake_run(
+    sweep: Path, architecture: str, d_model: int, lr: float, finished: bool = True, stopped_at: int | None = None
+) -> None:
+    """A sweep job directory: the Hydra config the aggregation reads and a random model in final/
+    (trained `stopped_at` of its 7 steps when given: `trainer.stop_at_val_loss` ended it early)."""
     run = sweep / f"{architecture}-d{d_model}-lr{lr}"
     (run / ".hydra").mkdir(parents=True)
     cfg = {
@@ -47,6 +52,9 @@ def fake_run(sweep: Path, architecture: str, d_model: int, lr: float, finished: 
     OmegaConf.save(OmegaConf.create(cfg), run / ".hydra" / "config.yaml")
     if finished:
         model_cfg = load_model_config(architecture, [f"d_model={d_model}", "n_layers=1", "vocab_size=257"])
+        if stopped_at is not None:
+            context = TrainingContext(seq_len=64, precision="fp32", steps=stopped_at, tokens=64 * stopped_at)
+            model_cfg = dataclasses.replace(model_cfg, training=context)
         torch.manual_seed(d_model)
         save_pretrained(build_model(model_cfg), run / "final")
 
@@ -55,13 +63,14 @@ def test_the_tool_reports_a_sweep_with_its_unfinished_runs(tmp_path: Path, capsy
     sweep = tmp_path / "sweep"
     for architecture in ("tiny_transformer", "tiny_rnn"):
         for d_model in (32, 64):
-            fake_run(sweep, architecture, d_model, 1e-3)
+            fake_run(sweep, architecture, d_model, 1e-3, stopped_at=3 if d_model == 64 else None)
     fake_run(sweep, "tiny_rnn", 64, 3e-3, finished=False)
     main([str(sweep), "--examples", "2"])
     out = sweep / "report"
     assert f"report: {out / 'report.md'}" in capsys.readouterr().out
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 4 * 5 and set(runs["pairs"]) == {4, 8, 12, 16, 20}
+    assert runs.groupby("d_model")["steps"].unique().map(list).to_dict() == {32: [7], 64: [3]}
     assert runs.groupby("pairs")["trained"].first().to_dict() == {
         4: True,
         8: True,

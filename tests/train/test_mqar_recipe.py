@@ -56,3 +56,10 @@ def test_the_zoology_sweep_is_three_architectures_by_three_widths_by_three_lrs()
             build_model(OmegaConf.to_object(job.model), device="meta")  # every width builds
             subdirs.add(OmegaConf.to_container(job.hydra.sweep, resolve=True)["subdir"])
     assert len(subdirs) == 27, "each point of the grid trains into its own directory"
+
+
+def test_the_zoology_sweep_stops_solved_runs_and_probe_mqar_alone_does_not() -> None:
+    sweep = OmegaConf.to_object(compose_train(["experiment=probe_mqar", "sweep=mqar_zoology"]))
+    alone = OmegaConf.to_object(compose_train(["experiment=probe_mqar"]))
+    assert sweep.trainer.stop_at_val_loss == 0.01 and sweep.trainer.eval_interval == 100
+    assert alone.trainer.stop_at_val_loss is None and alone.trainer.max_steps == sweep.trainer.max_steps

@@ -41,3 +41,20 @@ def test_resuming_from_a_checkpoint_continues_bit_for_bit(tmp_path, probe: str) 
     checkpoint = tmp_path / "straight" / "checkpoints" / "step_000003"
     resumed = probe_run(tmp_path / "resumed", probe, *common, f"trainer.resume={checkpoint}")
     assert resumed == {step: straight[step] for step in (4, 5, 6)}
+
+
+def test_a_run_stops_at_the_first_evaluation_at_or_below_stop_at_val_loss(tmp_path) -> None:
+    """Above any reachable loss the limit ends the run at its first evaluation (step 2 of 6), which
+    is then exported with the steps it really took; at 0 (never reached) it runs all 6 steps."""
+    common = ["trainer.max_steps=6", "trainer.eval_interval=2", "trainer.checkpoint_interval=0",
+              "trainer.induction_eval=false"]  # fmt: skip
+    probe_run(tmp_path / "stopped", "mqar", *common, "trainer.stop_at_val_loss=100")
+    probe_run(tmp_path / "full", "mqar", *common, "trainer.stop_at_val_loss=0")
+    stopped = records(tmp_path / "stopped")
+    stop = next(r for r in stopped if r.get("event") == "early_stop")
+    assert stop["step"] == 2 and stop["val/packed_loss"] <= 100
+    assert max(r["step"] for r in stopped) == 2
+    saved = (tmp_path / "stopped" / "final" / "config.yaml").read_text()
+    assert "steps: 2\n" in saved
+    full = records(tmp_path / "full")
+    assert not any(r.get("event") == "early_stop" for r in full) and max(r["step"] for r in full) == 6
