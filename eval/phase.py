@@ -1,6 +1,11 @@
 """Phase detection: the first step at which a run's in-loop induction score crossed a threshold.
 
-    python -m eval.phase RUN_DIR [--threshold 1.0]     # prints one line, writes RUN_DIR/phase.json
+    python -m eval.phase RUN_DIR [RUN_DIR ...] [--threshold 1.0] [--table]
+
+prints one line per run and writes RUN_DIR/phase.json; with `--table`, also a markdown table of
+every evaluation: per run its `val/induction` and `val/packed_loss`, side by side on one step axis
+(runs trained on the same batches with the same eval_interval line up), to read when each model
+started copying beside how far its loss had come.
 
 A transformer acquires in-context copying abruptly (the induction-head phase change, Olsson et al.
 2022): `val/induction` (`eval.inloop_induction`) sits near 0 and then rises by several nats within
@@ -19,9 +24,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from models.errors import UserError, exit_on_user_error
 
 METRIC = "val/induction"
+VALIDATION_LOSS = "val/packed_loss"
 DEFAULT_THRESHOLD = 1.0
 PHASE_FILE = "phase.json"
 
@@ -73,6 +81,23 @@ def write_phase(run_dir: Path, threshold: float = DEFAULT_THRESHOLD) -> dict:
     return phase
 
 
+def evaluation_table(runs: dict[str, list[dict]]) -> pd.DataFrame:
+    """Step-indexed `<run> induction` and `<run> val loss` columns, one row per step any run evaluated
+    (NaN where a run did not; a step logged twice, as the final evaluation can be, keeps its last)."""
+    columns = {}
+    for name, records in runs.items():
+        evaluated = pd.DataFrame(
+            [r for r in records if _finite(r.get(METRIC)) or _finite(r.get(VALIDATION_LOSS))]
+        )
+        if evaluated.empty:
+            continue
+        evaluated = evaluated.drop_duplicates("step", keep="last").set_index("step")
+        for metric, label in ((METRIC, "induction"), (VALIDATION_LOSS, "val loss")):
+            if metric in evaluated:
+                columns[f"{name} {label}"] = evaluated[metric]
+    return pd.DataFrame(columns).sort_index()
+
+
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
@@ -89,13 +114,23 @@ def _tokens_at(records: list[dict], step: int) -> int | None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, help="a training run directory (holds metrics.jsonl)")
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                        help="training run directories (each holds metrics.jsonl)")  # fmt: skip
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="nats (default 1.0)")
+    parser.add_argument("--table", action="store_true", help="also print every evaluation, runs side by side")
     args = parser.parse_args(argv)
     with exit_on_user_error():
-        phase = write_phase(args.run_dir, args.threshold)
-    print(describe_phase(phase))
-    print(f"wrote {args.run_dir / PHASE_FILE}")
+        records = {run.name: read_metrics(run) for run in args.run_dirs}
+        if len(records) < len(args.run_dirs):
+            raise UserError(
+                "two RUN_DIRs share a directory name; the table labels runs by it, so pass distinct ones."
+            )
+        for run in args.run_dirs:
+            phase = write_phase(run, args.threshold)
+            print(f"{run.name}: {describe_phase(phase)} (wrote {run / PHASE_FILE})")
+    if args.table:
+        print()
+        print(evaluation_table(records).to_markdown(floatfmt=".3f"))
 
 
 if __name__ == "__main__":

@@ -321,7 +321,9 @@ class Trainer:
         limit = self.cfg.trainer.stop_at_val_loss
         if limit is None or not val_loss <= limit:
             return False
-        self.logger.log({"event": "early_stop", "val/packed_loss": val_loss, "stop_at_val_loss": limit}, self.step)
+        self.logger.log(
+            {"event": "early_stop", "val/packed_loss": val_loss, "stop_at_val_loss": limit}, self.step
+        )
         return True
 
     def fit(self) -> None:

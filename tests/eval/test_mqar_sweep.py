@@ -37,7 +37,12 @@ def test_best_lr_is_chosen_on_trained_pairs_per_architecture_and_width() -> None
 
 
 def fake_run(
-    sweep: Path, architecture: str, d_model: int, lr: float, finished: bool = True, stopped_at: int | None = None
+    sweep: Path,
+    architecture: str,
+    d_model: int,
+    lr: float,
+    finished: bool = True,
+    stopped_at: int | None = None,
 ) -> None:
     """A sweep job directory: the Hydra config the aggregation reads and a random model in final/
     (trained `stopped_at` of its 7 steps when given: `trainer.stop_at_val_loss` ended it early)."""

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from eval.copying import copying_notes, copying_status, training_run, warning
-from eval.phase import describe_phase, detect_phase, read_metrics, write_phase
+from eval.phase import describe_phase, detect_phase, evaluation_table, read_metrics, write_phase
 
 ROOT = Path(__file__).parents[2]
 
@@ -55,6 +55,19 @@ def test_tokens_come_from_the_rate_when_no_record_shares_the_step(tmp_path) -> N
     assert detect_phase(read_metrics(run))["tokens"] == 40 * 512
 
 
+def test_the_table_lines_up_runs_on_one_step_axis(tmp_path) -> None:
+    early = read_metrics(write_run(tmp_path / "rnn", {100: 0.3, 200: 1.2}))
+    late = read_metrics(write_run(tmp_path / "tf", {100: 0.0, 200: 0.1, 300: 2.5}))
+    late.append(
+        {"step": 300, "val/packed_loss": 2.0, "val/induction": 2.6, "event": "end"}
+    )  # final eval again
+    table = evaluation_table({"rnn": early, "tf": late})
+    assert list(table.columns) == ["rnn induction", "rnn val loss", "tf induction", "tf val loss"]
+    assert list(table.index) == [100, 200, 300]
+    assert table.loc[200, "rnn induction"] == 1.2 and pd.isna(table.loc[300, "rnn induction"])
+    assert (table.loc[300, "tf induction"], table.loc[300, "tf val loss"]) == (2.6, 2.0)
+
+
 @pytest.mark.slow
 def test_cli_writes_phase_json_and_fails_in_one_line_without_metrics(tmp_path) -> None:
     run = write_run(tmp_path / "run", {50: 0.2, 100: 1.5})
@@ -69,6 +82,18 @@ def test_cli_writes_phase_json_and_fails_in_one_line_without_metrics(tmp_path) -
         [sys.executable, "-m", "eval.phase", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
     )
     assert bad.returncode == 1 and bad.stderr.startswith("error:") and len(bad.stderr.splitlines()) == 1
+    other = write_run(tmp_path / "other", {50: 0.0, 100: 0.1})
+    both = subprocess.run([sys.executable, "-m", "eval.phase", str(run), str(other), "--table"], cwd=ROOT,
+                          capture_output=True, text=True)  # fmt: skip
+    assert both.returncode == 0, both.stderr
+    assert (
+        "run: induction: phase change at step 100" in both.stdout
+        and "other: induction: no phase change" in both.stdout
+    )
+    header = next(line for line in both.stdout.splitlines() if line.startswith("|   step"))
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [
+        "step", "run induction", "run val loss", "other induction", "other val loss"
+    ]  # fmt: skip
 
 
 def test_checkpoints_map_to_their_run_and_step(tmp_path) -> None:
