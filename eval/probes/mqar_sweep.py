@@ -33,6 +33,7 @@ from eval.probes.mqar import Settings, evaluate
 from eval.report import write_staged
 from eval.score import load_model
 from models.errors import UserError, exit_on_user_error
+from models.pretrained import load_pretrained_config
 
 RUN_COLUMNS = ["architecture", "d_model", "lr", "steps", "run"]
 
@@ -76,8 +77,8 @@ def find_runs(sweep_dir: Path) -> list[SweepRun]:
 def trained_steps(final: Path) -> int | None:
     """The steps `final/` was trained for (its config's `training.steps`; fewer than max_steps when
     `trainer.stop_at_val_loss` ended the run early), or None for an export without that record."""
-    steps = OmegaConf.select(OmegaConf.load(final / "config.yaml"), "training.steps")
-    return None if steps is None else int(steps)
+    training = load_pretrained_config(final).training
+    return None if training is None else training.steps
 
 
 def score_runs(runs: list[SweepRun], settings: Settings, device: torch.device) -> pd.DataFrame:
