@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from eval.copying import copying_notes, copying_status, training_run, warning
-from eval.phase import describe_phase, detect_phase, evaluation_table, read_metrics, write_phase
+from eval.phase import describe_phase, detect_phase, evaluation_table, main, read_metrics, write_phase
 
 ROOT = Path(__file__).parents[2]
 
@@ -140,3 +140,14 @@ def test_no_warning_when_every_model_is_on_the_same_side(tmp_path, threshold) ->
     rnn = write_run(tmp_path / "b", {100: 1.8})
     _, lines = copying_notes(["a", "b"], [tf, rnn], threshold)
     assert len(lines) == 2 and not any(line.startswith("warning") for line in lines)
+
+
+def test_two_runs_with_one_name_are_one_error_line_and_write_nothing(tmp_path, capsys) -> None:
+    first = write_run(tmp_path / "a" / "run", {50: 0.2})
+    second = write_run(tmp_path / "b" / "run", {50: 1.5})
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(first), str(second), "--table"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.splitlines()) == 1 and "distinct" in err
+    assert not (first / "phase.json").exists() and not (second / "phase.json").exists()
