@@ -84,10 +84,10 @@ def probe_table(summary: dict) -> str:
     }
     header = f"{'probe':<8} {'difficulty':>10} {'n':>4} " + " ".join(f"{m[:16]:>16}" for m in models)
     header += "".join(f"  {m[:12] + ' - ' + base[:12]:>31}" for m in others)
-    lines = [
-        f"probe accuracy per model; difference = acc(other) - acc({base}), 95% CI over examples (MQAR: over test sequences)",
-        header,
-    ]
+    title = "probe accuracy per model"
+    if others:
+        title += f"; difference = acc(other) - acc({base}), 95% CI over examples (MQAR: over test sequences)"
+    lines = [title, header]
     for probe, difficulty in dict.fromkeys((r["probe"], r["difficulty"]) for r in summary["probes"]):
         row = f"{probe:<8} {difficulty:>10g} {acc[(probe, difficulty, base)]['n']:>4} "
         row += " ".join(

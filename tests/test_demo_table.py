@@ -54,3 +54,14 @@ def test_a_summary_without_copying_prints_the_losses_only(tmp_path) -> None:
     del content["copying"]
     out = print_tables(tmp_path, content)
     assert "mean loss (nats)" in out and "in-context copying" not in out
+
+
+def test_one_model_probe_table_has_no_difference_columns(tmp_path) -> None:
+    """The demo's MQAR stage scores tiny_transformer alone: accuracies, no differences to print."""
+    probes = [{"probe": "mqar", "difficulty": p, "model": MODELS[0], "n": 40, "accuracy": 0.9, "trained": p <= 16}
+              for p in (4, 20)]  # fmt: skip
+    out = print_tables(tmp_path, {"models": MODELS[:1], "probes": probes, "probe_differences": []})
+    lines = out.splitlines()
+    assert lines[0] == "probe accuracy per model"
+    assert lines[2].split() == ["mqar", "4", "40", "0.900"]
+    assert lines[3].endswith("(beyond training: length generalisation)")
