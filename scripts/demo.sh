@@ -46,9 +46,9 @@ done
 
 echo "== 5/5 MQAR: tiny_transformer trained on multi-query associative recall ($MQAR_STEPS steps)"
 # Only the transformer: it passes its induction-head phase change near step 520 at d_model 64, while
-# at this width tiny_hybrid is still at chance at 1,000 steps (recall 1.00 by 1,500) and tiny_rnn at
-# 1,500 falls to 0.41 by 16 pairs (docs/probes.md): beyond the demo's budget, and a table of them at
-# chance beside it would be a comparison taken before their phase changes.
+# at this width (lr 1e-3) tiny_hybrid recalls only 0.66-0.16 at 1,000 steps (1.00 by 1,500) and
+# tiny_rnn 0.93-0.41 at 1,500 (docs/probes.md); at the demo's 700 steps both are at chance (~1/P), so
+# a table of them beside it would be a comparison taken before their phase changes.
 "$PY" -m train experiment=probe_mqar model=tiny_transformer model.d_model=64 \
   trainer.max_steps="$MQAR_STEPS" hydra.run.dir="$RUNS/mqar/tiny_transformer" trainer.resume=never
 "$PY" -m eval "models=[$RUNS/mqar/tiny_transformer/final]" \
