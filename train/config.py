@@ -18,6 +18,7 @@ from models.choices import Choice
 from models.config import ModelConfig
 from models.errors import UserError
 from train.data.config import DataConfig
+from train.data.repeats import RepeatSpans
 from train.recipe import OptimConfig, ScheduleConfig
 
 
@@ -95,6 +96,9 @@ class TrainerConfig:
     progress: bool = True
     # Train a model whose vocabulary is more than 4x the data's (train.data.manifest.check_vocab_not_oversized).
     allow_vocab_mismatch: bool = False
+    # Paste a verbatim repeat of a span of each row's own text into this share of training rows
+    # (train.data.repeats): makes in-context copying pay early; fraction 0 (default) trains on the data as is.
+    repeat_spans: RepeatSpans = field(default_factory=RepeatSpans)
     # Stop (exit 1) when a step's loss or gradient norm is not finite, before it updates the weights.
     crash_on_nan: bool = True
 

@@ -19,7 +19,6 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import MISSING, OmegaConf
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -90,8 +89,7 @@ def prepare_data(cfg: TrainConfig, world: World) -> Path:
 
 def batch_fingerprint(batches: TrainBatches, step: int) -> str:
     """sha256 of the token ids of global batch `step`: equal across runs that saw the same data."""
-    ids = batches.global_sequence_ids(step)
-    tokens = batches.dataset.gather(np.asarray(ids))["input_ids"].numpy()
+    tokens = batches.rows_batch(step, 0, batches.global_batch_size)["input_ids"].numpy()
     return hashlib.sha256(tokens.tobytes()).hexdigest()
 
 
@@ -145,7 +143,9 @@ class Trainer:
             check_tokenizer_compatible(dataset.manifest, cfg.model.vocab_size)
             if not t.allow_vocab_mismatch:
                 check_vocab_not_oversized(cfg.model.vocab_size, dataset.manifest.vocab_size, cfg.data.name)
-            return path, TrainBatches(dataset, self.global_sequences, t.seed, world.rank, world.world_size)
+            return path, TrainBatches(
+                dataset, self.global_sequences, t.seed, world.rank, world.world_size, repeats=t.repeat_spans
+            )
         task = synthetic.build()
         if cfg.model.vocab_size < task.vocab_size:
             raise UserError(
@@ -156,6 +156,10 @@ class Trainer:
             check_vocab_not_oversized(cfg.model.vocab_size, task.vocab_size, cfg.data.name)
         if t.filtered_eval:
             raise UserError("trainer.filtered_eval needs prepared text data; clear it for a synthetic task.")
+        if t.repeat_spans.fraction > 0:
+            raise UserError(
+                "trainer.repeat_spans needs prepared text data; set its fraction to 0 for a synthetic task."
+            )
         dataset = SyntheticSequences(task, synthetic.section(), t.seq_len, t.seed)
         return None, SyntheticBatches(dataset, self.global_sequences, t.seed, world.rank, world.world_size)
 

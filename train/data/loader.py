@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ import torch
 from models.errors import UserError
 from models.packing import cu_seqlens_from_doc_ids
 from train.data.manifest import Manifest, check_tokenizer_compatible, check_vocab_not_oversized, verify_shards
+from train.data.repeats import RepeatSpans, paste_repeats
 from train.data.sampler import Sampler
 
 __all__ = [
@@ -85,21 +87,31 @@ class TokenSequences:
         content = [self.manifest.fingerprint, self.split, self.seq_len, [s.file for s in self.shards]]
         return hashlib.sha256(json.dumps(content).encode()).hexdigest()
 
-    def gather(self, ids: np.ndarray) -> dict[str, torch.Tensor]:
-        """The batch of sequences `ids`: `input_ids`, `labels` and `doc_ids`, each [len(ids), seq_len]."""
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The token rows of sequences `ids`, [len(ids), seq_len + 1] int64."""
         T = self.seq_len
         tokens = np.empty((len(ids), T + 1), dtype=np.int64)
         shard_of = np.searchsorted(self.starts, ids, side="right") - 1
         for row, (seq, shard) in enumerate(zip(ids.tolist(), shard_of.tolist(), strict=True)):
             offset = (seq - int(self.starts[shard])) * T
             tokens[row] = self.tokens[shard][offset : offset + T + 1]
-        doc_ids = np.zeros((len(ids), T), dtype=np.int32)
-        np.cumsum(tokens[:, : T - 1] == self.eos_id, axis=1, out=doc_ids[:, 1:])
-        return {
-            "input_ids": torch.from_numpy(tokens[:, :T].copy()),
-            "labels": torch.from_numpy(tokens[:, 1:].copy()),
-            "doc_ids": torch.from_numpy(doc_ids),
-        }
+        return tokens
+
+    def gather(self, ids: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch of sequences `ids`: `input_ids`, `labels` and `doc_ids`, each [len(ids), seq_len]."""
+        return batch_from_rows(self.rows(ids), self.eos_id)
+
+
+def batch_from_rows(tokens: np.ndarray, eos_id: int) -> dict[str, torch.Tensor]:
+    """`input_ids`, `labels` and `doc_ids` ([n, T]) of token rows [n, T + 1]."""
+    T = tokens.shape[1] - 1
+    doc_ids = np.zeros((len(tokens), T), dtype=np.int32)
+    np.cumsum(tokens[:, : T - 1] == eos_id, axis=1, out=doc_ids[:, 1:])
+    return {
+        "input_ids": torch.from_numpy(tokens[:, :T].copy()),
+        "labels": torch.from_numpy(tokens[:, 1:].copy()),
+        "doc_ids": torch.from_numpy(doc_ids),
+    }
 
 
 class StepBatches:
@@ -116,8 +128,11 @@ class StepBatches:
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         """This rank's contiguous slice of global batch `step`."""
         local = self.global_batch_size // self.world_size
-        ids = self.global_sequence_ids(step)[self.rank * local : (self.rank + 1) * local]
-        return self.dataset.gather(ids)
+        return self.rows_batch(step, self.rank * local, (self.rank + 1) * local)
+
+    def rows_batch(self, step: int, start: int, stop: int) -> dict[str, torch.Tensor]:
+        """Rows [start, stop) of global batch `step` (the whole batch: 0, global_batch_size)."""
+        return self.dataset.gather(self.global_sequence_ids(step)[start:stop])
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         while True:
@@ -149,6 +164,7 @@ class TrainBatches(StepBatches):
         rank: int = 0,
         world_size: int = 1,
         weights: dict[str, float] | None = None,
+        repeats: RepeatSpans | None = None,
     ):
         if global_batch_size % world_size:
             raise UserError(
@@ -159,6 +175,9 @@ class TrainBatches(StepBatches):
             raise UserError(f"rank {rank} is outside world size {world_size}.")
         self.dataset, self.global_batch_size, self.seed = dataset, global_batch_size, seed
         self.rank, self.world_size, self.step = rank, world_size, 0
+        if repeats is not None:
+            repeats.check(dataset.seq_len)
+        self.repeats = repeats if repeats is not None and repeats.fraction > 0 else None
         self.weights = weights if weights is not None else self._manifest_weights()
         if self.weights is None:
             sizes, weight_list = [len(dataset)], None
@@ -183,6 +202,31 @@ class TrainBatches(StepBatches):
         """Sequence ids of global batch `step`, [global_batch_size]; the same on every rank."""
         B = self.global_batch_size
         return self.sampler.sequence_ids(step * B, (step + 1) * B)
+
+    def rows_batch(self, step: int, start: int, stop: int) -> dict[str, torch.Tensor]:
+        """Rows [start, stop) of global batch `step`, with `repeats` pasted when they are on."""
+        if self.repeats is None:
+            return super().rows_batch(step, start, stop)
+        rows = self.dataset.rows(self.global_sequence_ids(step)[start:stop])
+        rows = paste_repeats(rows, self.repeats, self.seed, step, start, self.global_batch_size)
+        return batch_from_rows(rows, self.dataset.eos_id)
+
+    def state_dict(self) -> dict:
+        """The step, seed and data fingerprint, plus the repeat settings when they are on."""
+        state = super().state_dict()
+        if self.repeats is not None:
+            state["repeats"] = dataclasses.asdict(self.repeats)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """As `StepBatches.load_state_dict`, and refuses a state saved with other repeat settings."""
+        mine = dataclasses.asdict(self.repeats) if self.repeats is not None else None
+        if state.get("repeats") != mine:
+            raise UserError(
+                f"the checkpoint was trained with trainer.repeat_spans={state.get('repeats')}, this run has "
+                f"{mine}; resume with the settings it was trained with."
+            )
+        super().load_state_dict(state)
 
 
 def validation_batches(
