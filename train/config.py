@@ -97,7 +97,7 @@ class TrainerConfig:
     # Train a model whose vocabulary is more than 4x the data's (train.data.manifest.check_vocab_not_oversized).
     allow_vocab_mismatch: bool = False
     # Paste a verbatim repeat of a span of each row's own text into this share of training rows
-    # (train.data.repeats): makes in-context copying pay early; fraction 0 (default) trains on the data as is.
+    # (train.data.repeats): more tokens on which copying pays; fraction 0 (default) trains on the data as is.
     repeat_spans: RepeatSpans = field(default_factory=RepeatSpans)
     # Stop (exit 1) when a step's loss or gradient norm is not finite, before it updates the weights.
     crash_on_nan: bool = True

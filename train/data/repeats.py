@@ -1,11 +1,11 @@
-"""Verbatim repeats pasted into training rows: a curriculum that makes in-context copying pay.
+"""Verbatim repeats pasted into training rows: more tokens on which in-context copying pays.
 
-Natural text rewards copying from context only rarely (a name, an identifier), so a tiny
-transformer trained on a few million tokens learns n-gram statistics and never reaches its
-induction phase change (docs/reproducing-olmo-hybrid.md, section 6). With `RepeatSpans(fraction=f)`
-a share f of the rows of every global training batch gets one span of its own text, L tokens long
-(L uniform in [min_len, max_len]), copied over a later stretch of the same row: the second copy is
-predictable only by looking it up, which is what induction heads (and recurrent state) are for.
+Natural text rewards copying from context only rarely (a name, an identifier). With
+`RepeatSpans(fraction=f)` a share f of the rows of every global training batch gets one span of its
+own text, L tokens long (L uniform in [min_len, max_len]), copied over a later stretch of the same
+row: the second copy is predictable only by looking it up, which is what induction heads (and
+recurrent state) are for. (On the demo corpus this has not, so far, brought a tiny transformer's
+induction phase change within a CPU budget: docs/reproducing-olmo-hybrid.md, section 6.)
 
 Which rows, spans and places is a pure function of (seed, step) drawn for the whole global batch,
 so every world size sees the same batches and resume stays exact. Validation data is never changed.
