@@ -1,5 +1,5 @@
 """Training-side entry points end a user's mistake in one `error:` line, exit status 1, no traceback:
-`trainer.device=cuda` without a GPU, and `python -m train.data.demo_corpus` (the first step of
+`trainer.device=cuda` without a GPU, `trainer.repeat_spans` on a synthetic task, and `python -m train.data.demo_corpus` (the first step of
 `make setup`) offline or with a changed sdist in the cache."""
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ def test_cuda_without_a_gpu_is_one_error_line(tmp_path: Path) -> None:
     )  # fmt: skip
     line = one_error_line(done)
     assert "trainer.device=cuda" in line and "trainer.device=auto" in line
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_repeat_spans_on_a_synthetic_task_is_one_error_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "train", "experiment=probe_parity", "debug=default",
+         "trainer.repeat_spans.fraction=0.5", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    line = one_error_line(done)
+    assert "trainer.repeat_spans" in line and "fraction to 0" in line
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 

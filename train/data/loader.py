@@ -5,7 +5,9 @@
   target once). Sequences pack across documents but never across shards (OLMo-core does the same).
 - `TrainBatches(dataset, global_batch_size, seed, rank, world_size)`: global batch i is a pure
   function of (dataset fingerprint, seed, i) via `train.data.sampler.Sampler`; rank r of W gets rows
-  [r*B/W, (r+1)*B/W). `state_dict()` / `load_state_dict()` resume exactly.
+  [r*B/W, (r+1)*B/W). `state_dict()` / `load_state_dict()` resume exactly. With
+  `repeats=RepeatSpans(...)` some rows carry a verbatim repeat of their own text
+  (`train.data.repeats`), pasted the same way on every rank.
 - `validation_batches(...)`: every validation sequence once, in order, optionally per domain.
 - Batches are dicts of `input_ids` [B, T], `labels` [B, T] (int64) and `doc_ids` [B, T] (int32):
   the index of each input token's document within its row (it increments after every EOS), so
