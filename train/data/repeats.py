@@ -59,13 +59,10 @@ def paste_repeats(
     lengths = rng.integers(spans.min_len, spans.max_len + 1, size=global_rows)
     placement = rng.random((global_rows, 2))
     out = tokens.copy()
-    for row in range(len(tokens)):
-        if not chosen[first_row + row]:
-            continue
+    for row in np.flatnonzero(chosen[first_row : first_row + len(tokens)]).tolist():
         length = int(lengths[first_row + row])
-        free = width - 2 * length  # room left around the two copies
-        gap_and_lead = np.sort((placement[first_row + row] * (free + 1)).astype(np.int64))
-        source = int(gap_and_lead[0])
-        target = source + length + int(gap_and_lead[1] - gap_and_lead[0])
+        free = width - 2 * length  # tokens outside the two copies: before, between and after them
+        source, target_less_length = sorted((placement[first_row + row] * (free + 1)).astype(int).tolist())
+        target = target_less_length + length
         out[row, target : target + length] = tokens[row, source : source + length]
     return out
