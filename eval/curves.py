@@ -21,8 +21,9 @@ import torch
 from tokenizers import Tokenizer
 
 from eval import compare
-from eval.induction import induction_score, induction_sequences, special_token_ids
+from eval.induction import induction_score, induction_sequences
 from eval.score import LoadedModel
+from train.data.tokenizer import special_token_ids
 
 INDUCTION_LENGTH = 64
 INDUCTION_COUNT = 16

@@ -26,17 +26,11 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer
 
 from eval.score import row_losses
 from models.errors import UserError
 
 ForwardFn = Callable[[torch.Tensor], torch.Tensor]  # input_ids [B, T] -> logits [B, T, V]
-
-
-def special_token_ids(tokenizer: Tokenizer) -> set[int]:
-    """The ids of a tokenizer's special tokens (`<|endoftext|>`, padding, ...), never drawn."""
-    return {i for i, token in tokenizer.get_added_tokens_decoder().items() if token.special}
 
 
 def induction_sequences(

@@ -18,8 +18,9 @@ import json
 import numpy as np
 
 from eval.annotate import load_tokenizer
-from eval.induction import induction_score, induction_sequences, special_token_ids
+from eval.induction import induction_score, induction_sequences
 from eval.phase import DEFAULT_THRESHOLD, describe_phase, write_phase
+from train.data.tokenizer import special_token_ids
 
 
 class InductionCallback:

@@ -22,12 +22,13 @@ import pandas as pd
 import torch
 from tokenizers import Tokenizer
 
-from eval.induction import induction_sequences, sequence_scores, special_token_ids
+from eval.induction import induction_sequences, sequence_scores
 from eval.probes import COLUMNS
 from eval.probes.render import separator_id
 from eval.probes.scoring import context_limit
 from eval.score import LoadedModel
 from models.errors import UserError
+from train.data.tokenizer import special_token_ids
 
 EXTRA = ["first_loss", "second_loss", "second_acc"]
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from eval.annotate import load_tokenizer
-from eval.induction import induction_score, induction_sequences, sequence_scores, special_token_ids
+from eval.induction import induction_score, induction_sequences, sequence_scores
 from eval.inloop_induction import InductionCallback, vocabulary
 from eval.score import load_model
 from models.errors import UserError
+from train.data.tokenizer import special_token_ids
 
 VOCAB = 1000
 

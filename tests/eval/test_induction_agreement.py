@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from eval.annotate import load_tokenizer
-from eval.induction import induction_sequences, special_token_ids
+from eval.induction import induction_sequences
 from eval.inloop_induction import InductionCallback
 from models import build_model, load_model_config, load_pretrained, save_pretrained
+from train.data.tokenizer import special_token_ids
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]

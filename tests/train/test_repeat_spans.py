@@ -62,6 +62,40 @@ def test_fraction_zero_trains_on_the_data_as_is(dataset):
     assert all(torch.equal(plain[k], off[k]) for k in plain)
 
 
+def test_random_source_repeats_fresh_random_ids():
+    rows = np.arange(1000 * 65, dtype=np.int64).reshape(1000, 65) + 10_000  # no id below 10,000
+    pool = np.arange(1, 50)  # ids to draw from: all below 10,000, so every drawn token stands out
+    spans = RepeatSpans(fraction=0.5, min_len=4, max_len=12, source="random")
+    out = paste_repeats(rows, spans, seed=0, step=7, first_row=0, global_rows=1000, random_ids=pool)
+    changed = 0
+    for after in out:
+        drawn = np.flatnonzero(after < 10_000)
+        if len(drawn) == 0:
+            continue
+        changed += 1
+        length = len(drawn) // 2
+        assert spans.min_len <= length <= spans.max_len
+        first, second = drawn[:length], drawn[length:]
+        assert np.array_equal(first, np.arange(first[0], first[0] + length))  # two contiguous stretches
+        assert np.array_equal(second, np.arange(second[0], second[0] + length))
+        assert np.array_equal(after[first], after[second])  # the second repeats the first
+        assert np.isin(after[first], pool).all()
+    assert 400 < changed < 600
+    # the text source draws the same rows, lengths and places: only what fills the first copy differs
+    text = paste_repeats(rows, RepeatSpans(0.5, 4, 12), seed=0, step=7, first_row=0, global_rows=1000)
+    assert np.array_equal((text != rows).any(axis=1), (out != rows).any(axis=1))
+
+
+def test_random_repeats_never_draw_special_ids(dataset):
+    spans = RepeatSpans(fraction=1.0, min_len=12, max_len=12, source="random")
+    batches = TrainBatches(dataset, 8, seed=0, repeats=spans)
+    assert dataset.eos_id not in batches.random_ids
+    plain, repeated = TrainBatches(dataset, 8, seed=0).batch(3), batches.batch(3)
+    changed = repeated["input_ids"] != plain["input_ids"]
+    assert changed.any(dim=1).all()  # every row
+    assert not (repeated["input_ids"][changed] == dataset.eos_id).any()
+
+
 def test_world_sizes_see_the_same_repeated_global_batch(dataset):
     whole = TrainBatches(dataset, 8, seed=0, repeats=SPANS).batch(5)
     halves = [TrainBatches(dataset, 8, 0, rank, 2, repeats=SPANS).batch(5) for rank in (0, 1)]
@@ -84,6 +118,7 @@ def test_resume_refuses_other_repeat_settings(dataset):
         (RepeatSpans(fraction=1.5), "fraction"),
         (RepeatSpans(fraction=0.5, min_len=8, max_len=4), "min_len <= max_len"),
         (RepeatSpans(fraction=0.5, min_len=4, max_len=40), "at most 32"),
+        (RepeatSpans(fraction=0.5, min_len=4, max_len=12, source="noise"), "'text' or 'random'"),
     ],
 )
 def test_bad_settings_name_the_fix(dataset, spans, message):

@@ -26,12 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tokenizers import Tokenizer
 
 from models.errors import UserError
 from models.packing import cu_seqlens_from_doc_ids
 from train.data.manifest import Manifest, check_tokenizer_compatible, check_vocab_not_oversized, verify_shards
 from train.data.repeats import RepeatSpans, paste_repeats
 from train.data.sampler import Sampler
+from train.data.tokenizer import special_token_ids
 
 __all__ = [
     "Manifest",
@@ -88,6 +90,12 @@ class TokenSequences:
         """Identifies the sequence space: the data, the split, the selected shards and seq_len."""
         content = [self.manifest.fingerprint, self.split, self.seq_len, [s.file for s in self.shards]]
         return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+    def drawable_ids(self) -> np.ndarray:
+        """The ids of the dataset's tokenizer that are not special tokens (what random draws use)."""
+        tokenizer = Tokenizer.from_file(str(self.path / self.manifest.tokenizer["file"]))
+        special = sorted(special_token_ids(tokenizer))
+        return np.setdiff1d(np.arange(tokenizer.get_vocab_size()), special)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The token rows of sequences `ids`, [len(ids), seq_len + 1] int64."""
@@ -180,6 +188,7 @@ class TrainBatches(StepBatches):
         if repeats is not None:
             repeats.check(dataset.seq_len)
         self.repeats = repeats if repeats is not None and repeats.fraction > 0 else None
+        self.random_ids = dataset.drawable_ids() if self.repeats and self.repeats.source == "random" else None
         self.weights = weights if weights is not None else self._manifest_weights()
         if self.weights is None:
             sizes, weight_list = [len(dataset)], None
@@ -210,7 +219,9 @@ class TrainBatches(StepBatches):
         if self.repeats is None:
             return super().rows_batch(step, start, stop)
         rows = self.dataset.rows(self.global_sequence_ids(step)[start:stop])
-        rows = paste_repeats(rows, self.repeats, self.seed, step, start, self.global_batch_size)
+        rows = paste_repeats(
+            rows, self.repeats, self.seed, step, start, self.global_batch_size, self.random_ids
+        )
         return batch_from_rows(rows, self.dataset.eos_id)
 
     def state_dict(self) -> dict:

@@ -20,6 +20,11 @@ from models.errors import UserError
 from train.data.config import TokenizerConfig
 
 
+def special_token_ids(tokenizer: Tokenizer) -> set[int]:
+    """The ids of a tokenizer's special tokens (`<|endoftext|>`, padding, ...): never drawn at random."""
+    return {i for i, token in tokenizer.get_added_tokens_decoder().items() if token.special}
+
+
 @dataclass(frozen=True)
 class TokenizerInfo:
     """What the manifest records about the tokenizer."""
