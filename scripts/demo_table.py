@@ -139,8 +139,8 @@ def copying_table(summary: dict) -> str:
     )
     if lacking:
         lines.append("Gaps on copy filters (copy5 and the other repeat_n filters) compare a capability some models lack here; "
-                     "experiment=cpu_study is the longer CPU recipe meant to train all three past the transformer's "
-                     "phase change (docs/reproducing-olmo-hybrid.md says how far it gets).")  # fmt: skip
+                     "experiment=cpu_study is the longer CPU recipe that trains all three past the transformer's "
+                     "phase change (docs/reproducing-olmo-hybrid.md, section 6).")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -7,8 +7,9 @@ row: the second copy is predictable only by looking it up, which is what inducti
 recurrent state) are for. With `source="random"` the span is first overwritten with
 uniformly random ids (every id but the special ones): the pasted stretch is then exactly the
 induction score's probe (eval/induction.py) inside natural text, predictable by nothing but copying,
-not even by n-gram statistics learned in training. (What either does for a tiny transformer's
-induction phase change on the demo corpus: docs/reproducing-olmo-hybrid.md, section 6.)
+not even by n-gram statistics learned in training. (`experiment=cpu_study` repeats text in every
+row; what each setting did for a tiny transformer's induction phase change on the demo corpus:
+docs/reproducing-olmo-hybrid.md, section 6.)
 
 Which rows, spans and places is a pure function of (seed, step) drawn for the whole global batch,
 so every world size sees the same batches and resume stays exact. Validation data is never changed.
