@@ -1,7 +1,7 @@
 """Training steps per second of the tiny models on a CPU: eager vs `trainer.compile=true`, 1 vs 2 threads.
 
     python scripts/bench_cpu_speed.py [--models tiny_transformer tiny_hybrid tiny_rnn] [--repeats 5]
-        [--seq-len 256] [--batch 32] [--micro-batch 16] [--threads 1 2]
+        [--seq-len 256] [--batch 32] [--micro-batch 16] [--threads 1 2] [--set d_model=64 ...]
 
 One step is what the trainer does (`train.trainer.Trainer.train_step` without the data loader): the
 batch split into micro-batches, `model(x, labels=y, z_weight)` (fused head + loss), backward, clip,
@@ -42,7 +42,7 @@ def step_function(model: torch.nn.Module, tokens: torch.Tensor, micro_batch: int
 
 def bench(name: str, args: argparse.Namespace) -> dict[str, float]:
     """Median steps/s of each (compile, threads) variant of model `name`."""
-    cfg = load_model_config(name)
+    cfg = load_model_config(name, args.set)
     torch.manual_seed(0)
     eager = build_model(cfg)
     compiled = build_model(cfg)
@@ -79,9 +79,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="sequences per optimizer step")
     parser.add_argument("--micro-batch", type=int, default=16)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="model config overrides, e.g. experiment=cpu_study's d_model=64 mlp_hidden=256 vocab_size=384")  # fmt: skip
     args = parser.parse_args()
     print(f"torch {torch.__version__}; batch {args.batch} x seq {args.seq_len} (micro {args.micro_batch}), "
-          f"median of {args.repeats} interleaved repeats")  # fmt: skip
+          f"median of {args.repeats} interleaved repeats; model overrides {args.set or 'none'}")  # fmt: skip
     for name in args.models:
         rates = bench(name, args)
         baseline = next(iter(rates.values()))
