@@ -29,6 +29,7 @@ import torch
 
 from eval.score import row_losses
 from models.errors import UserError
+from train.data.tokenizer import non_special_ids
 
 ForwardFn = Callable[[torch.Tensor], torch.Tensor]  # input_ids [B, T] -> logits [B, T, V]
 
@@ -52,7 +53,7 @@ def induction_sequences(
         )
     if count < 1:
         raise UserError(f"induction count {count} must be at least 1 sequence.")
-    allowed = np.setdiff1d(np.arange(vocab_size), np.fromiter(special_ids, dtype=np.int64, count=-1))
+    allowed = non_special_ids(vocab_size, special_ids)
     if len(allowed) < 2:
         raise UserError(
             f"a vocabulary of {vocab_size} ids leaves {len(allowed)} non-special ids; need at least 2."

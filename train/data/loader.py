@@ -33,7 +33,7 @@ from models.packing import cu_seqlens_from_doc_ids
 from train.data.manifest import Manifest, check_tokenizer_compatible, check_vocab_not_oversized, verify_shards
 from train.data.repeats import RepeatSpans, paste_repeats
 from train.data.sampler import Sampler
-from train.data.tokenizer import special_token_ids
+from train.data.tokenizer import non_special_ids, special_token_ids
 
 __all__ = [
     "Manifest",
@@ -94,8 +94,7 @@ class TokenSequences:
     def drawable_ids(self) -> np.ndarray:
         """The ids of the dataset's tokenizer that are not special tokens (what random draws use)."""
         tokenizer = Tokenizer.from_file(str(self.path / self.manifest.tokenizer["file"]))
-        special = sorted(special_token_ids(tokenizer))
-        return np.setdiff1d(np.arange(tokenizer.get_vocab_size()), special)
+        return non_special_ids(tokenizer.get_vocab_size(), special_token_ids(tokenizer))
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """The token rows of sequences `ids`, [len(ids), seq_len + 1] int64."""

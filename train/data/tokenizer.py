@@ -25,6 +25,12 @@ def special_token_ids(tokenizer: Tokenizer) -> set[int]:
     return {i for i, token in tokenizer.get_added_tokens_decoder().items() if token.special}
 
 
+def non_special_ids(vocab_size: int, special_ids: Iterable[int]) -> np.ndarray:
+    """Ids 0..vocab_size-1 without `special_ids`, sorted: what random-token sequences draw from
+    (the induction probe, random repeat spans)."""
+    return np.setdiff1d(np.arange(vocab_size), np.fromiter(special_ids, dtype=np.int64, count=-1))
+
+
 @dataclass(frozen=True)
 class TokenizerInfo:
     """What the manifest records about the tokenizer."""
